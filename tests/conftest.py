@@ -1,0 +1,59 @@
+"""Shared fixtures: a migrated database on SQLite and on the local PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from monitor.store.db import SessionFactory, make_engine, make_session_factory, upgrade
+
+# The test suite's own setting (not the service's): which PostgreSQL server to use.
+POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def reset_postgres(url: str = POSTGRES_URL) -> None:
+    """An empty public schema, so each test migrates from nothing."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind; the schema is whatever the test builds (usually migrations)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'monitor.db'}"
+    reset_postgres()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> SessionFactory:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def sqlite_sessions(tmp_path: Path) -> Iterator[SessionFactory]:
+    """A migrated SQLite database, for tests of one stage that need not run on both backends."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'stage.db'}")
+    upgrade(engine)
+    yield make_session_factory(engine)
+    engine.dispose()
