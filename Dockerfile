@@ -1,0 +1,34 @@
+# The monitor as a container: SQLite in /data by default, settings in /config/monitor.yaml.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+# torch from the CPU wheel index: the default index would bring gigabytes of CUDA packages.
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+WORKDIR /src
+COPY pyproject.toml README.md constraints.txt ./
+COPY monitor ./monitor
+RUN pip install -c constraints.txt .
+
+FROM python:3.11-slim
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    MONITOR_CONFIG=/config/monitor.yaml \
+    MONITOR_DATABASE_URL=sqlite:////data/monitor.db \
+    MONITOR_CACHE_DIR=/data/cache
+RUN useradd --create-home --uid 10001 monitor \
+    && mkdir -p /data /config \
+    && chown monitor:monitor /data
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY alembic.ini ./
+COPY alembic ./alembic
+COPY seeds ./seeds
+COPY config ./config
+COPY config/monitor.yaml /config/monitor.yaml
+USER monitor
+VOLUME ["/data"]
+ENTRYPOINT ["monitor"]
+CMD ["run"]
