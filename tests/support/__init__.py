@@ -1,0 +1,1 @@
+"""Real test doubles: a local feed HTTP server and feed document builders."""

@@ -1,0 +1,427 @@
+"""Real servers that stand in for Slack and an SMTP relay in tests.
+
+SlackReceiver is an HTTP server on 127.0.0.1 that accepts incoming-webhook POSTs the way Slack
+does (it rejects payloads that break Block Kit limits) and can be scripted to fail. SmtpReceiver
+is aiosmtpd's Controller with a handler that records envelopes and can refuse the next messages.
+
+    with SlackReceiver() as slack, SmtpReceiver() as smtp:
+        slack.script([500, 200])          # first POST answered 500, the next 200
+        smtp.refuse(451, times=1)         # first message refused with 451 at DATA
+        ...                               # settings use slack.url and smtp.port
+        assert len(slack.messages) == 1   # POSTs Slack accepted (answered 2xx)
+        assert smtp.messages[0].message["Subject"]
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+
+from monitor.alerts.content import AlertContent, ClosestAllegation, FindingView
+
+# --- Slack ----------------------------------------------------------------------------------
+
+# What Slack's incoming webhooks answer, as plain text bodies.
+SLACK_BODIES = {
+    200: "ok",
+    400: "invalid_payload",
+    403: "action_prohibited",
+    404: "no_service",
+    410: "channel_is_archived",
+    429: "rate_limited",
+    500: "rollup_error",
+    503: "service_unavailable",
+}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer. ``delay_s`` holds the answer back; ``close`` sends none at all."""
+
+    status: int = 200
+    body: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    close: bool = False
+
+    @classmethod
+    def of(cls, item: int | Reply) -> Reply:
+        if isinstance(item, Reply):
+            return item
+        # Slack always sends Retry-After with a 429.
+        return cls(item, headers={"Retry-After": "1"} if item == 429 else {})
+
+    @classmethod
+    def hang(cls, seconds: float = 30.0) -> Reply:
+        return cls(delay_s=seconds)
+
+    @classmethod
+    def drop(cls) -> Reply:
+        return cls(close=True)
+
+
+@dataclass(frozen=True)
+class SlackPost:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    json: Any
+    status: int | None  # None: the connection was closed without an answer
+    received_at: float  # time.monotonic() when the request arrived
+
+
+def slack_rejection(payload: Any) -> str | None:
+    """Why Slack would refuse this webhook payload (the body of its 400), or None."""
+    if not isinstance(payload, dict):
+        return "invalid_payload"
+    blocks = payload.get("blocks")
+    if not payload.get("text") and not blocks:
+        return "no_text"
+    if blocks is None:
+        return None
+    if not isinstance(blocks, list) or len(blocks) > 50:
+        return "invalid_blocks"
+    try:
+        for raw in blocks:
+            block = Block.parse(raw)
+            if block is None:
+                return "invalid_blocks"
+            block.validate_json()
+    except (SlackObjectFormationError, KeyError, TypeError, AttributeError):
+        return "invalid_blocks"
+    return None
+
+
+class _SlackHandler(BaseHTTPRequestHandler):
+    server: _SlackServer
+
+    def do_POST(self) -> None:  # noqa: N802 (the name http.server looks for)
+        receiver = self.server.receiver
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            parsed: Any = json.loads(body)
+        except ValueError:
+            parsed = None
+        reply = receiver._next_reply(self.path, parsed)
+        post = SlackPost(
+            path=self.path,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            json=parsed,
+            status=None if reply.close else reply.status,
+            received_at=time.monotonic(),
+        )
+        receiver._record_request(post)
+        if reply.delay_s and receiver._stopping.wait(reply.delay_s):
+            return  # shutting down: give up on the answer
+        if reply.close:
+            self.close_connection = True
+            return
+        if 200 <= reply.status < 300:
+            # Recorded before answering, as Slack posts a message even if the client has gone,
+            # and so that a test never sees the answer before the message.
+            receiver._record_message(post)
+        text = (reply.body if reply.body is not None else SLACK_BODIES.get(reply.status, "error")).encode()
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(text)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(text)
+        except OSError:
+            pass  # the client gave up (it timed out while we hung)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # keep test output clean
+
+
+class _SlackServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    receiver: SlackReceiver
+
+
+class SlackReceiver:
+    """A Slack-compatible incoming webhook on 127.0.0.1 with a random port."""
+
+    def __init__(self, path: str = "/services/T0000TEST/B0000TEST/secrettoken") -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._script: deque[Reply] = deque()
+        self._requests: list[SlackPost] = []
+        self._messages: list[SlackPost] = []
+        self._stopping = threading.Event()
+        self._server: _SlackServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("SlackReceiver is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{self.path}"
+
+    @property
+    def requests(self) -> list[SlackPost]:
+        """Every POST received, whatever it was answered."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def messages(self) -> list[SlackPost]:
+        """POSTs answered 2xx: what Slack would have shown in the channel."""
+        with self._lock:
+            return list(self._messages)
+
+    def script(self, replies: Iterable[int | Reply]) -> None:
+        """Answer the next POSTs with these, in order; after them, 200 ok (if the payload is valid)."""
+        with self._lock:
+            self._script.extend(Reply.of(item) for item in replies)
+
+    def start(self) -> SlackReceiver:
+        self._server = _SlackServer(("127.0.0.1", 0), _SlackHandler)
+        self._server.receiver = self
+        # A short poll interval: shutdown() waits up to one interval.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # releases handlers that are hanging on purpose
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> SlackReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _next_reply(self, path: str, payload: Any) -> Reply:
+        if path != self.path:
+            return Reply(404)
+        with self._lock:
+            scripted = self._script.popleft() if self._script else None
+        if scripted is not None and not 200 <= scripted.status < 300:
+            return scripted
+        rejection = slack_rejection(payload)
+        if rejection is not None:
+            return Reply(400, body=rejection)
+        return scripted or Reply()
+
+    def _record_request(self, post: SlackPost) -> None:
+        with self._lock:
+            self._requests.append(post)
+
+    def _record_message(self, post: SlackPost) -> None:
+        with self._lock:
+            self._messages.append(post)
+
+
+# --- SMTP -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmtpMail:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes  # the message as received, before any header the server would add
+    login: str | None  # the user that authenticated, if any
+    received_at: float  # time.monotonic()
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = BytesParser(policy=policy.default).parsebytes(self.data)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+Stage = Literal["mail", "rcpt", "data"]
+
+
+class _RecordingHandler:
+    def __init__(self, receiver: SmtpReceiver) -> None:
+        self._receiver = receiver
+
+    async def handle_MAIL(  # noqa: N802 (aiosmtpd's hook names)
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        refusal = self._receiver._take_refusal("mail")
+        if refusal:
+            return refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        refusal = self._receiver._take_refusal("rcpt")
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        refusal = self._receiver._take_refusal("data")
+        if refusal:
+            return refusal
+        auth = session.auth_data
+        login = auth.login.decode() if isinstance(auth, LoginPassword) else None
+        raw = envelope.original_content or envelope.content or b""
+        self._receiver._record(
+            SmtpMail(
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=list(envelope.rcpt_tos),
+                data=raw if isinstance(raw, bytes) else raw.encode(),
+                login=login,
+                received_at=time.monotonic(),
+            )
+        )
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class SmtpReceiver:
+    """An SMTP server on 127.0.0.1 (aiosmtpd). With ``users``, AUTH is required (no TLS needed)."""
+
+    def __init__(self, *, users: Mapping[str, str] | None = None) -> None:
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.users = dict(users or {})
+        self._lock = threading.Lock()
+        self._messages: list[SmtpMail] = []
+        self._refusals: deque[tuple[Stage, str]] = deque()
+        self.refused: list[str] = []  # the refusals actually sent
+        self._controller: Controller | None = None
+
+    @property
+    def messages(self) -> list[SmtpMail]:
+        with self._lock:
+            return list(self._messages)
+
+    def refuse(self, code: int, times: int = 1, message: str | None = None, at: Stage = "data") -> None:
+        """Answer the next ``times`` MAIL/RCPT/DATA commands (``at``) with ``code``."""
+        text = message or ("Try again later" if 400 <= code < 500 else "Rejected")
+        with self._lock:
+            self._refusals.extend([(at, f"{code} {text}")] * times)
+
+    def start(self) -> SmtpReceiver:
+        self.port = _free_port()
+        self._controller = Controller(
+            _RecordingHandler(self),
+            hostname=self.host,
+            port=self.port,
+            authenticator=self._authenticate if self.users else None,
+            auth_required=bool(self.users),
+            auth_require_tls=False,
+        )
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+
+    def __enter__(self) -> SmtpReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        expected = self.users.get(auth_data.login.decode())
+        ok = expected is not None and expected == auth_data.password.decode()
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+    def _take_refusal(self, stage: Stage) -> str | None:
+        with self._lock:
+            if self._refusals and self._refusals[0][0] == stage:
+                reply = self._refusals.popleft()[1]
+                self.refused.append(reply)
+                return reply
+        return None
+
+    def _record(self, mail: SmtpMail) -> None:
+        with self._lock:
+            self._messages.append(mail)
+
+
+# --- a realistic alert ----------------------------------------------------------------------
+
+
+def alert_content(**changes: Any) -> AlertContent:
+    """An alert like the detector produces: one new country, with its evidence and context."""
+    content = AlertContent(
+        article_title="Officials say North Korea joined efforts to sway the vote",
+        article_url="https://news.example.org/2024/10/north-korea-vote",
+        feed="Example Wire",
+        published=datetime(2024, 10, 2, 14, 30, tzinfo=UTC),
+        relevance=0.71,
+        findings=[
+            FindingView(
+                kind="country",
+                value="North Korea",
+                evidence="Officials said North Korea ran accounts that targeted voters in Ohio.",
+                closest_known="China",
+                closest_source="seeds/002_e589ff6f7929795d.txt",
+                similarity=0.62,
+                reason="no known country matches",
+            )
+        ],
+        closest_allegation=ClosestAllegation(
+            source="seeds/000_15f090fb8f4a8b8a.txt",
+            sentence="Russia interfered in the 2016 election through hacking and social media.",
+            score=0.83,
+        ),
+    )
+    return content.model_copy(update=changes)
+
+
+# --- fixtures (import them into a test module or conftest.py) -------------------------------
+
+
+@pytest.fixture
+def slack_receiver() -> Iterator[SlackReceiver]:
+    with SlackReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def smtp_receiver() -> Iterator[SmtpReceiver]:
+    with SmtpReceiver() as receiver:
+        yield receiver
