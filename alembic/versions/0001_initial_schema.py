@@ -22,6 +22,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('url', sa.String(length=2000), nullable=False),
+    sa.Column('config_url', sa.String(length=2000), nullable=True),
     sa.Column('tags', sa.JSON(), nullable=False),
     sa.Column('interval_s', sa.Float(), nullable=True),
     sa.Column('full_text', sa.Boolean(), nullable=False),

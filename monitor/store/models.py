@@ -55,7 +55,10 @@ class Feed(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Where the feed lives now (a 301/308 moves it); config_url is the URL as configured, so a
+    # restart does not undo a permanent redirect.
     url: Mapped[str] = mapped_column(String(2000))
+    config_url: Mapped[str | None] = mapped_column(String(2000))
     tags: Mapped[list[str]] = mapped_column(default=list)
     interval_s: Mapped[float | None] = mapped_column(Float)
     full_text: Mapped[bool] = mapped_column(default=False)

@@ -1,0 +1,334 @@
+"""Fetch: the one place that understands HTTP.
+
+A response or an exception becomes a FetchOutcome; nothing here raises for network, HTTP or size
+problems, so the orchestrator reads as a plain decision on `outcome.kind`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from monitor.config import PollSettings
+
+logger = logging.getLogger(__name__)
+
+# Feeds first, but accept anything: many servers label feeds text/html or text/plain.
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
+)
+# Only encodings we can inflate ourselves under the size cap (see _Decoder).
+ACCEPT_ENCODING = "gzip, deflate"
+# The connect phase gets its own shorter budget so that a dead host fails fast.
+CONNECT_TIMEOUT_S = 10.0
+
+
+class FetchKind(StrEnum):
+    NEW_CONTENT = "new_content"
+    NOT_MODIFIED = "not_modified"
+    RETRY_LATER = "retry_later"
+    GONE = "gone"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    timeout_s: float
+    max_bytes: int
+    max_redirects: int
+    user_agent: str
+
+    @classmethod
+    def from_settings(cls, poll: PollSettings) -> FetchLimits:
+        return cls(
+            timeout_s=poll.timeout,
+            max_bytes=poll.max_bytes,
+            max_redirects=poll.max_redirects,
+            user_agent=poll.user_agent,
+        )
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    kind: FetchKind
+    status: int | None
+    content: bytes
+    headers: dict[str, str]
+    url: str
+    moved_to: str | None
+    etag: str | None
+    last_modified: str | None
+    retry_after_s: float | None
+    max_age_s: float | None
+    error: str | None
+    duration_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return self.kind in (FetchKind.NEW_CONTENT, FetchKind.NOT_MODIFIED)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _BadEncoding(Exception):
+    pass
+
+
+def make_http_client(limits: FetchLimits) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        follow_redirects=True,
+        max_redirects=limits.max_redirects,
+        timeout=_timeout(limits),
+        headers={
+            "User-Agent": limits.user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        },
+    )
+
+
+def _timeout(limits: FetchLimits) -> httpx.Timeout:
+    return httpx.Timeout(limits.timeout_s, connect=min(CONNECT_TIMEOUT_S, limits.timeout_s))
+
+
+async def fetch_feed(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    etag: str | None,
+    last_modified: str | None,
+    limits: FetchLimits,
+) -> FetchOutcome:
+    """GET url conditionally; every failure comes back as an outcome, never as an exception."""
+    started = time.perf_counter()
+    headers = {"Accept-Encoding": ACCEPT_ENCODING}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    try:
+        # httpx times each phase; this bounds the whole exchange, slow-drip bodies included.
+        async with asyncio.timeout(limits.timeout_s):
+            async with client.stream("GET", url, headers=headers, timeout=_timeout(limits)) as response:
+                return await _outcome(response, etag, last_modified, limits, started)
+    except TimeoutError:
+        return _failure(url, f"fetch: timed out after {limits.timeout_s:g}s", started)
+    except httpx.TimeoutException:
+        return _failure(url, f"fetch: timed out after {limits.timeout_s:g}s", started)
+    except httpx.TooManyRedirects:
+        return _failure(url, f"fetch: too many redirects (more than {limits.max_redirects})", started)
+    except httpx.ConnectError as exc:
+        return _failure(url, f"fetch: cannot connect: {_describe(exc)}", started)
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        return _failure(url, f"fetch: invalid URL: {_describe(exc)}", started)
+    except httpx.RemoteProtocolError as exc:
+        return _failure(url, f"fetch: protocol error: {_describe(exc)}", started)
+    except (httpx.HTTPError, httpx.StreamError) as exc:
+        return _failure(url, f"fetch: {type(exc).__name__}: {_describe(exc)}", started)
+
+
+async def _outcome(
+    response: httpx.Response,
+    sent_etag: str | None,
+    sent_last_modified: str | None,
+    limits: FetchLimits,
+    started: float,
+) -> FetchOutcome:
+    status = response.status_code
+    headers = {name.lower(): value for name, value in response.headers.items()}
+    kind, error = _classify(status, response.reason_phrase)
+    content = b""
+    if kind is FetchKind.NEW_CONTENT:
+        try:
+            content = await _read_capped(response, headers, limits.max_bytes)
+        except _TooLarge:
+            kind, error = FetchKind.ERROR, f"fetch: body exceeds the {limits.max_bytes} byte limit"
+        except _BadEncoding as exc:
+            kind, error = FetchKind.ERROR, f"fetch: cannot decode body: {exc}"
+    retry_after = _retry_after_s(headers.get("retry-after")) if status in (429, 503) else None
+    if kind is FetchKind.RETRY_LATER and retry_after is not None:
+        error = f"{error} (retry after {retry_after:g}s)"
+    not_modified = kind is FetchKind.NOT_MODIFIED
+    return FetchOutcome(
+        kind=kind,
+        status=status,
+        content=content,
+        headers=headers,
+        url=str(response.url),
+        moved_to=_permanent_target(response),
+        # A 304 may omit the validators; the ones we sent are still the current ones.
+        etag=headers.get("etag") or (sent_etag if not_modified else None),
+        last_modified=headers.get("last-modified") or (sent_last_modified if not_modified else None),
+        retry_after_s=retry_after,
+        max_age_s=_max_age_s(headers.get("cache-control")),
+        error=error,
+        duration_ms=_elapsed_ms(started),
+    )
+
+
+def _classify(status: int, reason: str) -> tuple[FetchKind, str | None]:
+    if status == 304:
+        return FetchKind.NOT_MODIFIED, None
+    if 200 <= status < 300:
+        return FetchKind.NEW_CONTENT, None
+    message = f"fetch: {status} {_reason(status, reason)}"
+    if status in (429, 503):
+        return FetchKind.RETRY_LATER, message
+    if status == 410:
+        return FetchKind.GONE, message
+    if status < 400:
+        # A redirect left over means httpx could not follow it (no Location, 300 choices).
+        return FetchKind.ERROR, f"fetch: unexpected {status} {_reason(status, reason)}"
+    return FetchKind.ERROR, message
+
+
+def _reason(status: int, reason: str) -> str:
+    if not reason:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "unknown status"
+    return reason.lower()
+
+
+async def _read_capped(response: httpx.Response, headers: dict[str, str], max_bytes: int) -> bytes:
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _TooLarge
+    decoder = _Decoder(headers.get("content-encoding", ""))
+    body = bytearray()
+    raw_total = 0
+    # Raw chunks, inflated here with a bound: a small gzip bomb never expands past the cap.
+    async for chunk in response.aiter_raw():
+        raw_total += len(chunk)
+        if raw_total > max_bytes:
+            raise _TooLarge
+        body += decoder.decode(chunk, max_bytes - len(body))
+    body += decoder.flush(max_bytes - len(body))
+    return bytes(body)
+
+
+class _Decoder:
+    """Content-Encoding undone incrementally, never producing more than `room` bytes."""
+
+    def __init__(self, content_encoding: str) -> None:
+        encoding = content_encoding.strip().lower()
+        self._inflater: zlib._Decompress | None
+        self._raw_deflate_fallback = False
+        if encoding in ("", "identity"):
+            self._inflater = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._inflater = zlib.decompressobj(zlib.MAX_WBITS)
+            # Some servers send raw deflate without the zlib header the RFC asks for.
+            self._raw_deflate_fallback = True
+        else:
+            raise _BadEncoding(f"unsupported content encoding {content_encoding!r}")
+
+    def decode(self, data: bytes, room: int) -> bytes:
+        if self._inflater is None:
+            if len(data) > room:
+                raise _TooLarge
+            return data
+        try:
+            out = self._inflater.decompress(data, room + 1)
+        except zlib.error as exc:
+            if not self._raw_deflate_fallback:
+                raise _BadEncoding(str(exc)) from None
+            self._raw_deflate_fallback = False
+            self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self.decode(data, room)
+        self._raw_deflate_fallback = False
+        if len(out) > room:
+            raise _TooLarge
+        return out
+
+    def flush(self, room: int) -> bytes:
+        if self._inflater is None:
+            return b""
+        out = self._inflater.flush()
+        if len(out) > room:
+            raise _TooLarge
+        return out
+
+
+def _permanent_target(response: httpx.Response) -> str | None:
+    """Where the leading run of 301/308 hops ends; a later 302/307 is temporary, so not moved."""
+    # Each hop's target is the URL of the response that follows it.
+    arrivals = [hop.url for hop in response.history[1:]] + [response.url]
+    target: str | None = None
+    for hop, arrival in zip(response.history, arrivals):
+        if hop.status_code not in (301, 308):
+            break
+        target = str(arrival)
+    return target
+
+
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
+
+
+def _max_age_s(cache_control: str | None) -> float | None:
+    if not cache_control:
+        return None
+    lowered = cache_control.lower()
+    if "no-store" in lowered or "no-cache" in lowered:
+        return None
+    match = _MAX_AGE.search(cache_control)
+    return float(match.group(1)) if match else None
+
+
+def _retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds from now: either delay-seconds or an HTTP date; junk -> None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _failure(url: str, error: str, started: float) -> FetchOutcome:
+    return FetchOutcome(
+        kind=FetchKind.ERROR,
+        status=None,
+        content=b"",
+        headers={},
+        url=url,
+        moved_to=None,
+        etag=None,
+        last_modified=None,
+        retry_after_s=None,
+        max_age_s=None,
+        error=error,
+        duration_ms=_elapsed_ms(started),
+    )
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,153 @@
+"""Real-world feed documents (kept outside the repository, in ../shared/feeds) through the
+whole ingest path: served over HTTP, fetched, parsed and stored."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from support.feedserver import FeedServer
+
+from monitor.config import PollSettings
+from monitor.ingest.fetch import FetchKind, FetchLimits, fetch_feed, make_http_client
+from monitor.ingest.parse import FeedParseError, parse_feed
+from monitor.ingest.refresh import poll_due_feeds
+from monitor.store.models import Article, Feed
+
+FEEDS = Path(__file__).parents[2] / "shared" / "feeds"
+REAL = FEEDS / "real"
+CORPUS = FEEDS / "feedparser-corpus"
+POLL = PollSettings(timeout="10s")
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+_MEDIA_TYPES = {".atom": "application/atom+xml", ".rdf": "application/rdf+xml"}
+_CHARSET_IN_NAME = re.compile(r"_(iso8859-\d+|windows-\d+)$")
+_ITEM_TAG = re.compile(rb"<(?:[\w-]+:)?(?:item|entry)[\s>]")
+_HEADER_LINE = re.compile(rb"^Header:\s+([^:]+):(.*)$", re.MULTILINE)
+
+
+def real_feed_files() -> list[Path]:
+    if not REAL.is_dir():
+        pytest.skip(f"{REAL} is absent (real feeds live beside the clone, in ../shared/feeds)")
+    return sorted(path for path in REAL.iterdir() if path.suffix in {".xml", ".rss", ".atom", ".rdf"})
+
+
+def content_type_for(path: Path) -> str:
+    """What the file name declares: the format by extension, the charset by suffix."""
+    media_type = _MEDIA_TYPES.get(path.suffix, "application/rss+xml")
+    match = _CHARSET_IN_NAME.search(path.stem)
+    if match:
+        return f"{media_type}; charset={match.group(1).replace('iso8859', 'iso-8859')}"
+    return media_type
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as running:
+        yield running
+
+
+@pytest.fixture
+def session_factory(sqlite_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    # The shared alembic-migrated SQLite database (tests/conftest.py).
+    return sqlite_sessions
+
+
+def test_content_type_from_file_name() -> None:
+    assert content_type_for(Path("oren-ru-news_rss20_windows-1251.xml")) == "application/rss+xml; charset=windows-1251"
+    assert content_type_for(Path("golem-de_rss20_iso8859-1.xml")) == "application/rss+xml; charset=iso-8859-1"
+    assert content_type_for(Path("heise-developer.atom")) == "application/atom+xml"
+    assert content_type_for(Path("orf-news_rss10.rdf")) == "application/rdf+xml"
+
+
+async def test_every_real_feed_fetches_and_parses(server: FeedServer) -> None:
+    files = real_feed_files()
+    limits = FetchLimits.from_settings(POLL)
+    for path in files:
+        server.set_feed(f"/{path.name}", path.read_bytes(), content_type=content_type_for(path))
+    async with make_http_client(limits) as client:
+        for path in files:
+            url = server.url(f"/{path.name}")
+            outcome = await fetch_feed(client, url, etag=None, last_modified=None, limits=limits)
+            assert outcome.kind is FetchKind.NEW_CONTENT, (path.name, outcome.error)
+            feed = parse_feed(outcome.content, url=outcome.url, headers=outcome.headers)
+            items = len(_ITEM_TAG.findall(outcome.content))
+            assert len(feed.entries) == items, path.name
+            for entry in feed.entries:
+                assert entry.key and entry.title, path.name
+                assert "</" not in entry.title and "<p>" not in entry.text, path.name
+                assert entry.url is None or entry.url.startswith(("http://", "https://")), path.name
+                assert entry.published is None or entry.published.tzinfo is UTC, path.name
+
+
+async def test_real_feed_details(server: FeedServer) -> None:
+    files = {path.name: path for path in real_feed_files()}
+
+    def parsed(name: str):
+        path = files[name]
+        headers = {"Content-Type": content_type_for(path)}
+        return parse_feed(path.read_bytes(), url=server.url(f"/{name}"), headers=headers)
+
+    # Declared windows-1251: Cyrillic comes out as Cyrillic.
+    assert re.search("[А-Яа-я]{4}", parsed("oren-ru-news_rss20_windows-1251.xml").entries[0].title)
+    # Latin-1 bytes with no declaration (so "UTF-8"): still readable Portuguese, flagged bozo.
+    uol = parsed("uol-noticias_rss.rss")
+    assert uol.bozo and any("ã" in entry.title or "é" in entry.title for entry in uol.entries)
+    # Double-encoded UTF-8 ("Ð’ ÐœÐ¾Ñ\x81ÐºÐ²Ðµ") is repaired into Russian.
+    yandex = parsed("yandex-news-moscow_rss20.xml")
+    assert all("Ð" not in entry.title for entry in yandex.entries)
+    assert re.search("[А-Яа-я]{4}", yandex.entries[0].title)
+    # Relative entry links with no xml:base resolve against the feed's own address.
+    tpm = parsed("talkingpointsmemo-all.atom")
+    assert all(entry.url and entry.url.startswith(server.base_url + "/") for entry in tpm.entries)
+    # A channel without items is an empty feed, not an error.
+    assert parsed("dailymail-worldnews_rss20.xml").entries == []
+    # FeedBurner tracking markup is not article text.
+    reuters = parsed("reuters-worldnews_rss20.xml")
+    assert all("feedflare" not in entry.text and "feeds.reuters.com" not in entry.text for entry in reuters.entries)
+
+
+async def test_every_real_feed_is_stored_once(server: FeedServer, session_factory) -> None:
+    files = real_feed_files()
+    with session_factory() as session:
+        for path in files:
+            server.set_feed(f"/{path.name}", path.read_bytes(), content_type=content_type_for(path))
+            session.add(Feed(name=path.stem, url=server.url(f"/{path.name}"), next_poll_at=NOW))
+        session.commit()
+    async with make_http_client(FetchLimits.from_settings(POLL)) as client:
+        first = await poll_due_feeds(session_factory, client, POLL, NOW, all_feeds=True)
+        again = await poll_due_feeds(session_factory, client, POLL, NOW, all_feeds=True)
+
+    assert len(first) == len(files)
+    assert all(result.outcome is FetchKind.NEW_CONTENT for result in first), [r.error for r in first if r.error]
+    assert all(result.outcome is FetchKind.NOT_MODIFIED and result.new_articles == 0 for result in again)
+    with session_factory() as session:
+        stored = session.scalar(select(func.count()).select_from(Article))
+    assert stored == sum(result.new_articles for result in first) == sum(result.entries for result in first)
+
+
+def test_feedparser_corpus_never_crashes_the_parser() -> None:
+    if not CORPUS.is_dir():
+        pytest.skip(f"{CORPUS} is absent (the corpus lives beside the clone, in ../shared/feeds)")
+    not_feeds: list[str] = []
+    for path in sorted(CORPUS.rglob("*.xml")):
+        data = path.read_bytes()
+        # The corpus gives each document's HTTP headers in its leading comment.
+        headers = {
+            name.decode().strip(): value.decode("latin-1").strip()
+            for name, value in _HEADER_LINE.findall(data[:4000])
+        }
+        relative = path.relative_to(CORPUS).as_posix()
+        try:
+            parse_feed(data, url=f"http://127.0.0.1:8097/{relative}", headers=headers)
+        except FeedParseError:
+            not_feeds.append(relative)
+    # Only the empty document and the bare CDF channels (no version, no items) are refused.
+    refusable = [name for name in not_feeds if name != "illformed/rss_empty_document.xml"]
+    assert all(name.startswith("wellformed/cdf/") for name in refusable), not_feeds
+    assert len(not_feeds) <= 10
