@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -49,15 +48,12 @@ def test_html_to_text_on_a_feedburner_description() -> None:
 
 
 def test_extract_article_text_on_an_empty_page() -> None:
-    pytest.importorskip("lxml_html_clean", reason="trafilatura needs lxml_html_clean (add the dependency)")
     assert extract_article_text("<html><body></body></html>", "https://example.com/") is None
 
 
 def test_extract_article_text_finds_the_main_text_of_real_pages() -> None:
     if not ARTICLES.is_dir():
         pytest.skip(f"{ARTICLES} is absent (real article pages live beside the clone in ../shared)")
-    if importlib.util.find_spec("lxml_html_clean") is None:
-        pytest.skip("trafilatura needs lxml_html_clean, which is not installed (add the dependency)")
     gold = json.loads((ARTICLES / "trafilatura-evaldata-subset.json").read_text(encoding="utf-8"))
     expected = found = boilerplate = 0
     for url, page in gold.items():
@@ -69,10 +65,3 @@ def test_extract_article_text_finds_the_main_text_of_real_pages() -> None:
     # trafilatura (precision mode) finds 38 of 43 snippets with 1 boilerplate leak on these pages.
     assert found >= 0.8 * expected
     assert boilerplate <= 2
-
-
-def test_a_missing_trafilatura_dependency_is_named() -> None:
-    if importlib.util.find_spec("lxml_html_clean") is not None:
-        pytest.skip("trafilatura loads in this environment")
-    with pytest.raises(RuntimeError, match="text: trafilatura cannot be loaded"):
-        extract_article_text("<p>words</p>", "https://example.com/")
