@@ -173,10 +173,28 @@ class AnalysisSettings(StrictModel):
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     batch_size: int = Field(default=32, ge=1)
     device: str = "cpu"
-    # Thresholds (cosine similarity unless noted); see README "Configuration".
-    relevance_threshold: float = Field(default=0.45, ge=-1, le=1)
+    # Thresholds are cosine similarities (MiniLM, unit vectors) unless noted; `monitor eval --sweep`
+    # shows how precision and recall move with them. Defaults:
+    #   relevance_threshold 0.47: an article is relevant when its best allegation sentence (blended
+    #     with its three seed-closest sentences) is this close to the seed corpus.
+    #   no_allegation_factor 0.80: relevance multiplier when nobody is accused and nothing denied.
+    #   target_match_threshold 0.72: two target wordings are the same target.
+    #   target_name_threshold 0.85: the same, when one wording carries a name the other lacks.
+    #   target_shared_name_threshold 0.60: the same, when every name in the wording is in the known one.
+    #   denial_match_threshold 0.55: a denial answers an allegation the same denier already denied
+#     about the same country's politics (leads compared; another country's politics is always new).
+    #   same_story_threshold 0.80: another outlet's version of an earlier story (lead paragraphs).
+    #   same_story_target_threshold 0.50: in a same-story article, a target this close to one the
+    #     earlier story brought is that story's target, not news.
+    #   same_story_days 7: how far back (days) a same story is looked for.
+    relevance_threshold: float = Field(default=0.47, ge=-1, le=1)
+    no_allegation_factor: float = Field(default=0.80, ge=0, le=1)
     target_match_threshold: float = Field(default=0.72, ge=-1, le=1)
+    target_name_threshold: float = Field(default=0.85, ge=-1, le=1)
+    target_shared_name_threshold: float = Field(default=0.60, ge=-1, le=1)
+    denial_match_threshold: float = Field(default=0.55, ge=-1, le=1)
     same_story_threshold: float = Field(default=0.80, ge=-1, le=1)
+    same_story_target_threshold: float = Field(default=0.50, ge=-1, le=1)
     same_story_days: float = Field(default=7.0, gt=0)
     process_interval: Duration = 2.0
     batch_articles: int = Field(default=64, ge=1)

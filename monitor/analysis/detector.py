@@ -1,0 +1,332 @@
+"""The functional core: an article and what is known in, findings out. No database, no network."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from monitor.analysis.embedder import Embedder
+from monitor.analysis.extract import Extraction, Extractor, default_extractor
+from monitor.analysis.knowledge import Fact, FactKind, KnowledgeBase, Story
+from monitor.analysis.seeds import SeedCorpus, SeedDocument
+from monitor.analysis.text import fold
+from monitor.config import AnalysisSettings
+
+
+@dataclass(frozen=True)
+class ArticleInput:
+    title: str
+    text: str
+    url: str | None = None
+    published: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Mention:
+    kind: FactKind
+    value: str
+    about: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: FactKind
+    value: str
+    about: str
+    evidence: str
+    closest: Fact | None
+    similarity: float | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class SeedMatch:
+    source: str
+    sentence: str
+    score: float
+
+
+@dataclass
+class Analysis:
+    relevance: float
+    relevant: bool
+    reason: str
+    vector: np.ndarray
+    closest_seed: SeedMatch | None
+    mentions: list[Mention]
+    findings: list[Finding]
+    same_story_as: str | None
+    new_facts: list[Fact]
+    title: str = ""
+    # Mentions judged known, with what they matched: the other half of "explain yourself".
+    known: list[Finding] = field(default_factory=list)
+
+    @property
+    def alert(self) -> bool:
+        return self.relevant and bool(self.findings)
+
+
+@dataclass(frozen=True)
+class _Match:
+    fact: Fact | None
+    similarity: float | None
+
+
+class Detector:
+    def __init__(self, embedder: Embedder, corpus: SeedCorpus, settings: AnalysisSettings, extractor: Extractor | None = None) -> None:
+        self.embedder = embedder
+        self.corpus = corpus
+        self.settings = settings
+        self.extractor = extractor or default_extractor()
+
+    # ----- public ---------------------------------------------------------------------------
+    def analyze(self, article: ArticleInput, kb: KnowledgeBase) -> Analysis:
+        extraction = self.extractor.extract(article.title, article.text)
+        sentences = extraction.sentences or [article.title or article.text[:200] or " "]
+        vectors = self.embedder.embed(sentences)
+        vector = self._story_vector(article, extraction)
+        relevance, closest_seed, reason = self._relevance(extraction, vectors)
+        relevant = relevance >= self.settings.relevance_threshold
+        mentions = self._mentions(extraction, article) if relevant else []
+        same_story = self._same_story(vector, article.published, kb) if relevant else None
+        findings, known, new_facts = self._judge(mentions, kb, same_story, article)
+        if relevant and not findings:
+            reason += "; nothing new: " + (f"same story as {same_story.ref}" if same_story else "every item is already known")
+        return Analysis(
+            relevance=relevance,
+            relevant=relevant,
+            reason=reason,
+            vector=vector,
+            closest_seed=closest_seed,
+            mentions=mentions,
+            findings=findings if relevant else [],
+            same_story_as=same_story.ref if same_story else None,
+            new_facts=new_facts if relevant else [],
+            title=article.title,
+            known=known,
+        )
+
+    def analyze_batch(self, articles: Sequence[ArticleInput], kb: KnowledgeBase) -> list[Analysis]:
+        """Each article judged against kb as given; texts are embedded together first."""
+        texts: list[str] = []
+        for article in articles:
+            texts.extend(self.extractor.extract(article.title, article.text).sentences)
+        self.embedder.embed(texts)
+        return [self.analyze(article, kb) for article in articles]
+
+    # ----- relevance ------------------------------------------------------------------------
+    def _relevance(self, extraction: Extraction, vectors: np.ndarray) -> tuple[float, SeedMatch | None, str]:
+        sims = vectors @ self.corpus.vectors.T
+        best_chunk = sims.argmax(axis=1)
+        best = sims.max(axis=1)
+        claims = extraction.allegation_sentences()
+        # Topic closeness alone lets a hacking story with no election in it through; an allegation
+        # (someone accused, or a denial) in a sentence close to the seeds is what makes it relevant.
+        pool = claims if claims else list(range(len(best)))
+        index = max(pool, key=lambda i: best[i])
+        top = np.sort(best)[-3:].mean()
+        score = 0.5 * float(best[index]) + 0.5 * float(top)
+        if not claims:
+            score *= self.settings.no_allegation_factor
+        chunk = self.corpus.chunks[int(best_chunk[index])]
+        seed = SeedMatch(chunk.source, chunk.sentence, round(float(best[index]), 4))
+        if claims:
+            reason = f"relevance {score:.2f}: allegation \"{_short(extraction.sentences[index])}\" is closest to seed {chunk.source}"
+        else:
+            reason = f"relevance {score:.2f}: no one is accused and nothing is denied"
+        return score, seed, reason
+
+    def _story_vector(self, article: ArticleInput, extraction: Extraction) -> np.ndarray:
+        lead = " ".join(extraction.sentences[:4])
+        return self.embedder.embed([lead])[0]
+
+    # ----- what the article says --------------------------------------------------------------
+    def _mentions(self, extraction: Extraction, article: ArticleInput) -> list[Mention]:
+        mentions: list[Mention] = []
+        seen: set[tuple[str, str, str]] = set()
+
+        def add(mention: Mention) -> None:
+            key = (mention.kind, mention.value, mention.about)
+            if key not in seen:
+                seen.add(key)
+                mentions.append(mention)
+
+        for accusation in extraction.accusations:
+            add(Mention("country", accusation.country, "", accusation.evidence))
+        for target in extraction.targets:
+            add(Mention("target", target.phrase, "", target.evidence))
+        for denial in extraction.denials:
+            electorate = extraction.electorate(exclude={d.denier for d in extraction.denials})
+            about = _allegation_key(denial.accused, electorate, extraction.lead())
+            if ("denial", denial.denier) in {(m.kind, m.value) for m in mentions}:
+                continue  # one denial per denier per article: the first states it best
+            add(Mention("denial", denial.denier, about, denial.evidence))
+        return mentions
+
+    # ----- novelty ----------------------------------------------------------------------------
+    def _judge(
+        self, mentions: list[Mention], kb: KnowledgeBase, same_story: Story | None, article: ArticleInput
+    ) -> tuple[list[Finding], list[Finding], list[Fact]]:
+        findings: list[Finding] = []
+        known: list[Finding] = []
+        new_facts: list[Fact] = []
+        accepted_targets: list[str] = []
+        for mention in mentions:
+            if mention.kind == "country":
+                finding, is_new = self._judge_country(mention, kb)
+            elif mention.kind == "target":
+                finding, is_new = self._judge_target(mention, kb, accepted_targets, same_story)
+            else:
+                finding, is_new = self._judge_denial(mention, kb, same_story)
+            if is_new:
+                if finding.reason.startswith("same story"):
+                    known.append(finding)
+                else:
+                    findings.append(finding)
+                if mention.kind == "target":
+                    accepted_targets.append(mention.value)
+                new_facts.append(
+                    Fact(mention.kind, mention.value, mention.about, mention.evidence, "article", article.url or article.title, article.published)
+                )
+            else:
+                known.append(finding)
+        return findings, known, new_facts
+
+    def _judge_country(self, mention: Mention, kb: KnowledgeBase) -> tuple[Finding, bool]:
+        countries = kb.of_kind("country")
+        same = [f for f in countries if f.value == mention.value]
+        if same:
+            return Finding("country", mention.value, "", mention.evidence, same[0], 1.0, f"{mention.value} is already alleged ({same[0].source_ref})"), False
+        match = self._closest(mention.evidence, countries, lambda f: f.evidence)
+        closest = f"closest known: {match.fact.value}" if match.fact else "nothing similar is known"
+        reason = f"no earlier source alleges {mention.value}; {closest}"
+        return Finding("country", mention.value, "", mention.evidence, match.fact, match.similarity, reason), True
+
+    def _judge_target(
+        self, mention: Mention, kb: KnowledgeBase, accepted: list[str], same_story: Story | None
+    ) -> tuple[Finding, bool]:
+        targets = kb.of_kind("target")
+        match = self._closest(mention.value, targets, lambda f: f.value)
+        if self._same_target(mention.value, match):
+            assert match.fact is not None
+            reason = f"known target: matches \"{match.fact.value}\" ({match.similarity:.2f})"
+            return Finding("target", mention.value, "", mention.evidence, match.fact, match.similarity, reason), False
+        if accepted:
+            sibling = self._closest(mention.value, [Fact("target", a, "", "", "article", "") for a in accepted], lambda f: f.value)
+            if sibling.similarity is not None and sibling.similarity >= self.settings.target_match_threshold:
+                return Finding("target", mention.value, "", mention.evidence, None, sibling.similarity, "another wording of a target already reported in this article"), False
+        if same_story is not None:
+            # Another outlet's version words the same victims differently; only a name the earlier
+            # story never brought (a new person, body or place) is news.
+            story_targets = [f for f in same_story.facts if f.kind == "target"]
+            story_match = self._closest(mention.value, story_targets, lambda f: f.value)
+            story_names = set().union(*(_names(f.value) | _names(f.evidence) for f in same_story.facts)) if same_story.facts else set()
+            fresh = _names(mention.value) - story_names - _country_words(mention.value)
+            if not fresh or (story_match.similarity or 0) >= self.settings.same_story_target_threshold:
+                reason = f"same story as {same_story.ref}" + (f": \"{story_match.fact.value}\" ({story_match.similarity:.2f})" if story_match.fact else "")
+                return Finding("target", mention.value, "", mention.evidence, story_match.fact, story_match.similarity, reason), True
+        closest = f"closest known: \"{match.fact.value}\" ({match.similarity:.2f})" if match.fact else "nothing similar is known"
+        return Finding("target", mention.value, "", mention.evidence, match.fact, match.similarity, f"no earlier source names this target; {closest}"), True
+
+    def _same_target(self, value: str, match: _Match) -> bool:
+        if match.fact is None or match.similarity is None:
+            return False
+        if fold(value) == fold(match.fact.value):
+            return True
+        names = _names(value)
+        fresh_names = names - _names(match.fact.value)
+        # A name the known target lacks ("Harris" against "Biden campaign") makes it another target
+        # unless the two wordings are all but identical; sharing every name ("Biden's campaign
+        # staff" and "Joe Biden") makes them the same target at a lower similarity.
+        if fresh_names:
+            threshold = self.settings.target_name_threshold
+        elif names:
+            threshold = self.settings.target_shared_name_threshold
+        else:
+            threshold = self.settings.target_match_threshold
+        return match.similarity >= threshold
+
+    def _judge_denial(self, mention: Mention, kb: KnowledgeBase, same_story: Story | None) -> tuple[Finding, bool]:
+        same_denier = [f for f in kb.of_kind("denial") if f.value == mention.value]
+        _, electorate, lead = _split_key(mention.about)
+        # The same denier answering a charge about another country's politics is a new denial;
+        # about the same country, the story's wording tells one operation from another.
+        comparable = [f for f in same_denier if _split_key(f.about)[1] in (electorate, "?") or electorate == "?"]
+        match = self._closest(lead, comparable, lambda f: _split_key(f.about)[2])
+        if match.fact is not None and match.similarity is not None and match.similarity >= self.settings.denial_match_threshold:
+            reason = f"{mention.value} already denied this ({match.fact.source_ref}; {match.similarity:.2f})"
+            return Finding("denial", mention.value, mention.about, mention.evidence, match.fact, match.similarity, reason), False
+        if comparable and match.fact is not None:
+            reason = f"{mention.value} has not denied this allegation before; closest earlier denial ({match.similarity:.2f}): \"{_short(match.fact.about)}\""
+        elif same_denier:
+            reason = f"{mention.value} denied before, but not about {electorate}"
+        else:
+            reason = f"no earlier denial by {mention.value}"
+        return Finding("denial", mention.value, mention.about, mention.evidence, match.fact, match.similarity, reason), True
+
+    def _closest(self, text: str, facts: list[Fact], field_of) -> _Match:  # type: ignore[no-untyped-def]
+        if not facts:
+            return _Match(None, None)
+        vectors = self.embedder.embed([text, *[field_of(f) for f in facts]])
+        sims = vectors[1:] @ vectors[0]
+        best = int(sims.argmax())
+        return _Match(facts[best], round(float(sims[best]), 4))
+
+    # ----- same story -------------------------------------------------------------------------
+    def _same_story(self, vector: np.ndarray, published: datetime | None, kb: KnowledgeBase) -> Story | None:
+        best: Story | None = None
+        best_sim = self.settings.same_story_threshold
+        window = timedelta(days=self.settings.same_story_days)
+        for story in kb.stories:
+            if published and story.published and abs(published - story.published) > window:
+                continue
+            similarity = float(story.vector @ vector)
+            if similarity >= best_sim:
+                best, best_sim = story, similarity
+        return best
+
+
+def _country_words(phrase: str) -> set[str]:
+    from monitor.analysis.gazetteer import default_gazetteer
+
+    return {w.lower() for m in default_gazetteer().find(phrase) for w in m.alias.split()}
+
+
+def _names(phrase: str) -> set[str]:
+    """Proper-name words of a phrase ("Harris", "Taiwanese"), lower-cased."""
+    return {w.lower().removesuffix("'s") for w in re.findall(r"\b[A-Z][\w'-]*", phrase) if len(w) > 1} - {"the", "a", "an"}
+
+
+def _allegation_key(accused: str, electorate: str, lead: str) -> str:
+    """The allegation a denial answers, short enough for a database key: who is accused, whose
+    politics it concerns, and the story's lead in its own words."""
+    text = re.sub(r"\s+", " ", lead).strip()
+    return f"{accused or '?'} | {electorate or '?'} | {text}"[:300]
+
+
+def _split_key(about: str) -> tuple[str, str, str]:
+    parts = about.split(" | ", 2)
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else ("?", "?", about)
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def seed_knowledge(detector: Detector, documents: list[SeedDocument]) -> list[Fact]:
+    """The knowledge base the seeds imply, read with the same extractor that reads the news."""
+    kb = KnowledgeBase()
+    for document in documents:
+        article = ArticleInput(title="", text=document.text, url=document.name)
+        extraction = detector.extractor.extract("", document.text)
+        mentions = detector._mentions(extraction, article)
+        _, _, facts = detector._judge(mentions, kb, None, article)
+        for fact in facts:
+            kb._add(Fact(fact.kind, fact.value, fact.about, fact.evidence, "seed", document.name, None))
+    return list(kb.facts)
