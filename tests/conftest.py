@@ -57,3 +57,15 @@ def sqlite_sessions(tmp_path: Path) -> Iterator[SessionFactory]:
     upgrade(engine)
     yield make_session_factory(engine)
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def analysis_stage(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The real model and seed corpus, loaded once for the whole run."""
+    from monitor.config import Settings
+    from monitor.service import build_analysis
+
+    settings = Settings.model_validate(
+        {"seeds_dir": str(REPO / "seeds"), "cache_dir": str(tmp_path_factory.mktemp("cache"))}
+    )
+    return build_analysis(settings)

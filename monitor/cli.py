@@ -1,0 +1,337 @@
+"""The `monitor` command line: parses, calls one function, prints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from monitor.config import ConfigError, Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console()
+
+
+def _offline() -> None:
+    # The model ships inside an installed package; never reach for a model hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def config_option(command: F) -> F:
+    """--config on every subcommand as well as on the group (`monitor poll --once --config X`)."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        expose_value=True,
+        is_eager=True,
+        help="YAML settings file (default: $MONITOR_CONFIG, else config/monitor.yaml if present).",
+    )(command)
+
+
+def _settings(ctx: click.Context, config_path: Path | None) -> Settings:
+    chosen = config_path or ctx.obj.get("config_path")
+    try:
+        settings = load_settings(chosen)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(2)
+    from monitor.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    return settings
+
+
+@click.group()
+@config_option
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """The monitor: reads news feeds and alerts only when a report brings something new."""
+    _offline()
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+
+
+@main.command()
+@config_option
+@click.pass_context
+def run(ctx: click.Context, config_path: Path | None) -> None:
+    """Run the service: poll feeds, analyse articles and send alerts until SIGTERM or SIGINT."""
+    from monitor.service import bootstrap, run_forever
+
+    settings = _settings(ctx, config_path)
+
+    async def go() -> None:
+        service = bootstrap(settings)
+        try:
+            await run_forever(service)
+        finally:
+            await service.aclose()
+
+    asyncio.run(go())
+
+
+@main.command()
+@click.option("--once", is_flag=True, required=True, help="Run one full cycle and exit (required).")
+@click.option("--feed", "feed_name", default=None, help="Poll only the feed with this name.")
+@config_option
+@click.pass_context
+def poll(ctx: click.Context, once: bool, feed_name: str | None, config_path: Path | None) -> None:
+    """Poll every feed once (or one with --feed), process what arrived, dispatch alerts, exit."""
+    from monitor.service import bootstrap, run_cycle
+
+    settings = _settings(ctx, config_path)
+    if feed_name and feed_name not in {feed.name for feed in settings.feeds}:
+        click.echo(f"error: no feed named {feed_name!r} in the configuration", err=True)
+        ctx.exit(2)
+
+    async def go() -> Any:
+        service = bootstrap(settings)
+        try:
+            return await run_cycle(service, only_feed=feed_name)
+        finally:
+            await service.aclose()
+
+    report = asyncio.run(go())
+    table = Table("feed", "outcome", "entries", "new", "error", title="poll")
+    for result in report.polls:
+        table.add_row(result.feed_name, str(result.outcome), str(result.entries), str(result.new_articles), result.error or "")
+    console.print(table)
+    p, d = report.processed, report.dispatched
+    console.print(
+        f"processed {p.processed} articles ({p.relevant} relevant, {p.failed} failed); "
+        f"{len(p.alert_ids)} alerts queued; delivered {d.delivered}, retrying {d.retried}, dead {d.dead}"
+    )
+
+
+@main.command()
+@click.argument("source", type=click.File("r", encoding="utf-8"))
+@click.option("--title", default=None, help="Article title (default: the first line of the file).")
+@config_option
+@click.pass_context
+def analyze(ctx: click.Context, source: Any, title: str | None, config_path: Path | None) -> None:
+    """Show, as JSON, what an article (FILE, or - for stdin) would trigger. Nothing is stored."""
+    from monitor.analysis.detector import ArticleInput
+    from monitor.process import analysis_summary
+    from monitor.service import build_analysis
+
+    settings = _settings(ctx, config_path)
+    text = source.read()
+    if title is None:
+        first, _, rest = text.strip().partition("\n")
+        title, text = first.strip(), rest.strip() or first
+    stage = build_analysis(settings)
+    kb = _read_only_knowledge(settings, stage)
+    analysis = stage.detector.analyze(ArticleInput(title=title, text=text), kb)
+    click.echo(json.dumps(analysis_summary(analysis), indent=2, ensure_ascii=False))
+
+
+def _read_only_knowledge(settings: Settings, stage: Any) -> Any:
+    """The stored knowledge base, or the one derived from the seeds when nothing is stored yet."""
+    from monitor.analysis.detector import seed_knowledge
+    from monitor.analysis.knowledge import KnowledgeBase
+    from monitor.process import has_seed_knowledge, load_knowledge
+    from monitor.store.db import has_schema, make_engine, make_session_factory
+
+    engine = make_engine(settings.database_url)
+    try:
+        if has_schema(engine):
+            with make_session_factory(engine)() as session:
+                if has_seed_knowledge(session):
+                    return load_knowledge(session, story_days=settings.analysis.same_story_days)
+        return KnowledgeBase(seed_knowledge(stage.detector, stage.documents))
+    finally:
+        engine.dispose()
+
+
+@main.command()
+@click.option("--rebuild", is_flag=True, help="Derive the seed knowledge again from seeds/.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@config_option
+@click.pass_context
+def kb(ctx: click.Context, rebuild: bool, as_json: bool, config_path: Path | None) -> None:
+    """Show what is known (countries, targets, denials) with evidence and source."""
+    from sqlalchemy import select
+
+    from monitor.process import SeedDeriver, ensure_seed_knowledge
+    from monitor.service import build_analysis
+    from monitor.store.db import make_engine, make_session_factory, upgrade
+    from monitor.store.models import KnownFact
+
+    settings = _settings(ctx, config_path)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    with sessions() as session:
+        empty = session.scalar(select(KnownFact.id).limit(1)) is None
+    if rebuild or empty:
+        stage = build_analysis(settings)
+        added = ensure_seed_knowledge(sessions, SeedDeriver(stage.detector, stage.documents), rebuild=True)
+        click.echo(f"derived {added} facts from {settings.seeds_dir}", err=True)
+    with sessions() as session:
+        rows = list(session.scalars(select(KnownFact).order_by(KnownFact.kind, KnownFact.value, KnownFact.id)))
+    engine.dispose()
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "kind": r.kind,
+                        "value": r.value,
+                        "about": r.about,
+                        "evidence": r.evidence,
+                        "source": r.source_ref,
+                        "first_seen": r.first_seen_at.isoformat(),
+                    }
+                    for r in rows
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    table = Table("kind", "value", "about", "evidence", "source", "first seen", title="knowledge base", show_lines=True)
+    for r in rows:
+        table.add_row(r.kind, r.value, r.about, r.evidence, r.source_ref, r.first_seen_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+
+
+@main.command()
+@config_option
+@click.pass_context
+def feeds(ctx: click.Context, config_path: Path | None) -> None:
+    """Show each feed: last success, last status and error, consecutive errors, next poll."""
+    from sqlalchemy import select
+
+    from monitor.ingest.refresh import sync_feeds
+    from monitor.store.db import make_engine, make_session_factory, upgrade
+    from monitor.store.models import Feed, utcnow
+
+    settings = _settings(ctx, config_path)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    with make_session_factory(engine).begin() as session:
+        sync_feeds(session, settings.feeds, utcnow())
+        rows = list(session.scalars(select(Feed).where(Feed.active.is_(True)).order_by(Feed.name)))
+        table = Table("feed", "url", "last success", "status", "errors", "next poll", "entries", "last error", title="feeds")
+        for f in rows:
+            table.add_row(
+                f.name,
+                f.url,
+                _when(f.last_success_at),
+                f.last_status or "never polled",
+                str(f.consecutive_errors),
+                _when(f.next_poll_at),
+                str(f.entries_seen),
+                f.last_error or "",
+            )
+    engine.dispose()
+    console.print(table)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+@main.command("test-alert")
+@config_option
+@click.pass_context
+def test_alert(ctx: click.Context, config_path: Path | None) -> None:
+    """Send a sample alert to each configured channel now and report how each went."""
+    from monitor.alerts.channels import build_channels
+    from monitor.alerts.content import sample_alert
+    from monitor.ingest.fetch import FetchLimits, make_http_client
+
+    settings = _settings(ctx, config_path)
+
+    async def go() -> dict[str, Any]:
+        async with make_http_client(FetchLimits.from_settings(settings.poll)) as http:
+            channels = build_channels(settings.alerts, http)
+            results = await asyncio.gather(*(channel.send(0, sample_alert()) for channel in channels.values()))
+            return dict(zip(channels, results, strict=True))
+
+    results = asyncio.run(go())
+    if not results:
+        click.echo("no channel is configured", err=True)
+        ctx.exit(1)
+    failed = False
+    for name, delivery in results.items():
+        click.echo(f"{name}: {delivery.status}" + (f" ({delivery.error})" if delivery.error else ""))
+        failed |= str(delivery.status) != "delivered"
+    ctx.exit(1 if failed else 0)
+
+
+@main.command("check-config")
+@config_option
+@click.pass_context
+def check_config(ctx: click.Context, config_path: Path | None) -> None:
+    """Validate the configuration and print it with secrets hidden."""
+    settings = _settings(ctx, config_path)
+    click.echo(json.dumps(settings.model_dump(mode="json"), indent=2))
+    click.echo(f"ok: {len(settings.feeds)} feeds", err=True)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@config_option
+@click.pass_context
+def db_upgrade(ctx: click.Context, config_path: Path | None) -> None:
+    """Apply pending migrations to the configured database."""
+    from monitor.store.db import current_revision, make_engine, upgrade
+
+    settings = _settings(ctx, config_path)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    click.echo(f"database at revision {current_revision(engine)}")
+    engine.dispose()
+
+
+@main.command("eval")
+@click.argument("stream", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--baseline", type=click.Choice(["keywords"]), default=None, help="Score a baseline beside the detector.")
+@click.option("--sweep", is_flag=True, help="Show precision and recall as the main thresholds move.")
+@config_option
+@click.pass_context
+def evaluate_stream(
+    ctx: click.Context, stream: Path, as_json: bool, baseline: str | None, sweep: bool, config_path: Path | None
+) -> None:
+    """Score the detector on a labelled stream (JSON lines), learning as it goes."""
+    from monitor.analysis import evaluate
+    from monitor.analysis.detector import seed_knowledge
+    from monitor.service import build_analysis
+
+    settings = _settings(ctx, config_path)
+    stage = build_analysis(settings)
+    records = evaluate.load_stream(stream)
+    seed_facts = seed_knowledge(stage.detector, stage.documents)
+    if sweep:
+        rows = evaluate.sweep(records, stage.detector, stage.documents)
+        click.echo(json.dumps([asdict(row) for row in rows], indent=2) if as_json else evaluate.format_sweep(rows))
+        return
+    report = evaluate.evaluate(
+        records, stage.detector, seed_facts, baseline=baseline == "keywords", seed_documents=stage.documents
+    )
+    click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False) if as_json else evaluate.format_report(report))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

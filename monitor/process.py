@@ -1,0 +1,336 @@
+"""Process stored articles: analyse each one and commit what it teaches, with its alerts.
+
+Each article is committed in one transaction: its analysis, its findings, the facts it adds to the
+knowledge base and one outbox row per alert channel. A crash between two articles loses nothing
+(the next run picks up the articles still marked new) and cannot alert twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from monitor.alerts.content import AlertContent, ClosestAllegation, FindingView
+from monitor.analysis.detector import Analysis, ArticleInput, Detector
+from monitor.analysis.knowledge import Fact, KnowledgeBase, Story
+from monitor.analysis.seeds import SeedDocument
+from monitor.store.db import SessionFactory
+from monitor.store.models import Alert, Article, Feed, Finding, KnownFact, utcnow
+
+log = logging.getLogger(__name__)
+
+# An article whose analysis keeps failing is set aside after this many tries, with its error.
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class ProcessReport:
+    processed: int = 0
+    relevant: int = 0
+    alerted: int = 0
+    failed: int = 0
+    alert_ids: list[int] = field(default_factory=list)
+
+
+def _fact_from_row(row: KnownFact) -> Fact:
+    return Fact(
+        kind=row.kind,  # type: ignore[arg-type]
+        value=row.value,
+        about=row.about,
+        evidence=row.evidence,
+        source_kind=row.source_kind,  # type: ignore[arg-type]
+        source_ref=row.source_ref,
+        first_seen=row.first_seen_at,
+        id=row.id,
+    )
+
+
+def load_knowledge(session: Session, *, story_days: float, now: datetime | None = None) -> KnowledgeBase:
+    """The knowledge base as stored: every known fact, and the recent relevant articles as stories."""
+    rows = list(session.scalars(select(KnownFact).order_by(KnownFact.id)))
+    facts = [_fact_from_row(row) for row in rows]
+    by_article: dict[int, list[Fact]] = {}
+    for row, fact in zip(rows, facts, strict=True):
+        if row.article_id is not None:
+            by_article.setdefault(row.article_id, []).append(fact)
+    since = (now or utcnow()) - timedelta(days=story_days)
+    recent = session.execute(
+        select(Article.id, Article.title, Article.url, Article.embedding, Article.published_at, Article.fetched_at)
+        .where(Article.relevant.is_(True), Article.embedding.is_not(None), Article.fetched_at >= since)
+        .order_by(Article.id)
+    )
+    stories = [
+        Story(
+            ref=str(article_id),
+            title=title,
+            vector=np.frombuffer(embedding, dtype=np.float32),
+            published=published or fetched,
+            facts=by_article.get(article_id, []),
+        )
+        for article_id, title, _url, embedding, published, fetched in recent
+    ]
+    return KnowledgeBase(facts, stories)
+
+
+def has_seed_knowledge(session: Session) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(KnownFact).where(KnownFact.source_kind == "seed")))
+
+
+def store_seed_knowledge(session: Session, facts: Sequence[Fact]) -> int:
+    """Replace the seed-derived facts with FACTS; facts learned from articles stay."""
+    seed_ids = select(KnownFact.id).where(KnownFact.source_kind == "seed")
+    session.execute(update(Finding).where(Finding.closest_fact_id.in_(seed_ids)).values(closest_fact_id=None))
+    session.execute(delete(KnownFact).where(KnownFact.source_kind == "seed"))
+    session.flush()
+    known = {(row.kind, row.value, row.about) for row in session.scalars(select(KnownFact))}
+    added = 0
+    for fact in facts:
+        key = (fact.kind, fact.value, fact.about)
+        if key in known:
+            continue
+        known.add(key)
+        session.add(
+            KnownFact(
+                kind=fact.kind,
+                value=fact.value,
+                about=fact.about,
+                evidence=fact.evidence,
+                source_kind="seed",
+                source_ref=fact.source_ref,
+                first_seen_at=fact.first_seen or utcnow(),
+            )
+        )
+        added += 1
+    return added
+
+
+def ensure_seed_knowledge(
+    session_factory: SessionFactory,
+    derive: "SeedDeriver",
+    *,
+    rebuild: bool = False,
+) -> int:
+    """Derive the knowledge base from the seeds unless it is already stored (or REBUILD)."""
+    with session_factory.begin() as session:
+        if has_seed_knowledge(session) and not rebuild:
+            return 0
+        return store_seed_knowledge(session, derive())
+
+
+class SeedDeriver:
+    """Derives seed facts lazily, so a database that already holds them costs nothing."""
+
+    def __init__(self, detector: Detector, documents: Sequence[SeedDocument]) -> None:
+        self._detector = detector
+        self._documents = list(documents)
+
+    def __call__(self) -> list[Fact]:
+        from monitor.analysis.detector import seed_knowledge
+
+        return seed_knowledge(self._detector, self._documents)
+
+
+def _describe_fact(fact: Fact) -> str:
+    if fact.kind == "denial" and fact.about:
+        return f"{fact.value} denied {fact.about}"
+    return fact.value
+
+
+def alert_content(article: Article, feed_name: str, analysis: Analysis) -> AlertContent:
+    seed = analysis.closest_seed
+    return AlertContent(
+        article_title=article.title,
+        article_url=article.url,
+        feed=feed_name,
+        published=article.published_at,
+        relevance=round(float(analysis.relevance), 4),
+        findings=[
+            FindingView(
+                kind=finding.kind,
+                value=finding.value,
+                about=finding.about,
+                evidence=finding.evidence,
+                closest_known=_describe_fact(finding.closest) if finding.closest else None,
+                closest_source=finding.closest.source_ref if finding.closest else None,
+                similarity=None if finding.similarity is None else round(float(finding.similarity), 4),
+                reason=finding.reason,
+            )
+            for finding in analysis.findings
+        ],
+        closest_allegation=(
+            ClosestAllegation(source=seed.source, sentence=seed.sentence, score=round(float(seed.score), 4))
+            if seed
+            else None
+        ),
+    )
+
+
+def analysis_summary(analysis: Analysis) -> dict[str, object]:
+    """What `monitor analyze` prints and what the article row keeps of its analysis."""
+    seed = analysis.closest_seed
+    return {
+        "relevance": round(float(analysis.relevance), 4),
+        "relevant": analysis.relevant,
+        "reason": analysis.reason,
+        "same_story_as": analysis.same_story_as,
+        "closest_allegation": (
+            {"source": seed.source, "sentence": seed.sentence, "score": round(float(seed.score), 4)} if seed else None
+        ),
+        "mentions": [
+            {"kind": m.kind, "value": m.value, "about": m.about, "evidence": m.evidence} for m in analysis.mentions
+        ],
+        "findings": [
+            {
+                "kind": f.kind,
+                "value": f.value,
+                "about": f.about,
+                "evidence": f.evidence,
+                "closest_known": _describe_fact(f.closest) if f.closest else None,
+                "closest_source": f.closest.source_ref if f.closest else None,
+                "similarity": None if f.similarity is None else round(float(f.similarity), 4),
+                "reason": f.reason,
+            }
+            for f in analysis.findings
+        ],
+    }
+
+
+def _story_id(ref: str | None) -> int | None:
+    return int(ref) if ref and ref.isdigit() else None
+
+
+def _commit_analysis(
+    session: Session, article: Article, feed_name: str, analysis: Analysis, channels: Sequence[str]
+) -> list[Alert]:
+    now = utcnow()
+    article.status = "processed"
+    article.processed_at = now
+    article.error = None
+    article.relevance = float(analysis.relevance)
+    article.relevant = bool(analysis.relevant)
+    article.analysis = analysis_summary(analysis)
+    if analysis.relevant:
+        article.embedding = np.asarray(analysis.vector, dtype=np.float32).tobytes()
+        article.same_story_as_id = _story_id(analysis.same_story_as)
+    for finding in analysis.findings:
+        session.add(
+            Finding(
+                article_id=article.id,
+                kind=finding.kind,
+                value=finding.value[:300],
+                about=finding.about[:300],
+                evidence=finding.evidence,
+                closest_fact_id=finding.closest.id if finding.closest else None,
+                closest_value=_describe_fact(finding.closest)[:300] if finding.closest else None,
+                similarity=None if finding.similarity is None else float(finding.similarity),
+                reason=finding.reason,
+            )
+        )
+    known = {
+        (kind, value, about)
+        for kind, value, about in session.execute(select(KnownFact.kind, KnownFact.value, KnownFact.about))
+    }
+    for fact in analysis.new_facts:
+        if (fact.kind, fact.value[:300], fact.about[:300]) in known:
+            continue
+        known.add((fact.kind, fact.value[:300], fact.about[:300]))
+        session.add(
+            KnownFact(
+                kind=fact.kind,
+                value=fact.value[:300],
+                about=fact.about[:300],
+                evidence=fact.evidence,
+                source_kind="article",
+                source_ref=article.url or f"article:{article.id}",
+                article_id=article.id,
+                first_seen_at=now,
+            )
+        )
+    alerts: list[Alert] = []
+    if analysis.relevant and analysis.findings:
+        payload = alert_content(article, feed_name, analysis).model_dump(mode="json")
+        for channel in channels:
+            alert = Alert(article_id=article.id, channel=channel, payload=payload, next_attempt_at=now)
+            session.add(alert)
+            alerts.append(alert)
+    return alerts
+
+
+def article_input(article: Article) -> ArticleInput:
+    return ArticleInput(title=article.title, text=article.text, url=article.url, published=article.published_at)
+
+
+def process_articles(
+    session_factory: SessionFactory,
+    detector: Detector,
+    channels: Sequence[str],
+    *,
+    story_days: float,
+    limit: int = 64,
+) -> ProcessReport:
+    """Analyse up to LIMIT new articles in arrival order; each one learns before the next."""
+    report = ProcessReport()
+    with session_factory() as session:
+        ids = list(
+            session.scalars(select(Article.id).where(Article.status == "new").order_by(Article.id).limit(limit))
+        )
+        if not ids:
+            return report
+        kb = load_knowledge(session, story_days=story_days)
+    for article_id in ids:
+        started = time.perf_counter()
+        with session_factory() as session:
+            article = session.get(Article, article_id)
+            if article is None or article.status != "new":
+                continue
+            feed_name = session.scalar(select(Feed.name).where(Feed.id == article.feed_id)) or ""
+            try:
+                analysis = detector.analyze(article_input(article), kb)
+                alerts = _commit_analysis(session, article, feed_name, analysis, channels)
+                session.commit()
+            except Exception as exc:  # the batch boundary: one bad article must not stop the rest
+                session.rollback()
+                _record_failure(session_factory, article_id, exc)
+                report.failed += 1
+                log.exception("analyze failed", extra={"article_id": article_id})
+                continue
+            kb.learn(
+                analysis,
+                source_ref=article.url or f"article:{article.id}",
+                published=article.published_at,
+                story_ref=str(article.id),
+            )
+            report.processed += 1
+            report.relevant += int(analysis.relevant)
+            report.alerted += int(bool(alerts))
+            report.alert_ids.extend(alert.id for alert in alerts)
+            log.info(
+                "article processed",
+                extra={
+                    "article_id": article_id,
+                    "relevant": analysis.relevant,
+                    "relevance": round(float(analysis.relevance), 3),
+                    "findings": len(analysis.findings),
+                    "alerts": len(alerts),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
+    return report
+
+
+def _record_failure(session_factory: SessionFactory, article_id: int, exc: Exception) -> None:
+    with session_factory.begin() as session:
+        article = session.get(Article, article_id)
+        if article is None:
+            return
+        article.attempts += 1
+        article.error = f"analyze: {type(exc).__name__}: {exc}"[:2000]
+        if article.attempts >= MAX_ATTEMPTS:
+            article.status = "failed"

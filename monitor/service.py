@@ -1,0 +1,173 @@
+"""The composition root and the service's jobs: poll feeds, process articles, dispatch alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import Engine
+
+from monitor.alerts.channels import Channel, build_channels
+from monitor.alerts.dispatch import DispatchReport, dispatch_alerts
+from monitor.analysis.detector import Detector
+from monitor.analysis.embedder import Embedder
+from monitor.analysis.seeds import SeedCorpus, SeedDocument, load_seed_documents
+from monitor.config import Settings
+from monitor.ingest.fetch import FetchLimits, make_http_client
+from monitor.ingest.refresh import RefreshResult, poll_due_feeds, sync_feeds
+from monitor.process import ProcessReport, SeedDeriver, ensure_seed_knowledge, process_articles
+from monitor.store.db import SessionFactory, make_engine, make_session_factory, upgrade
+from monitor.store.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AnalysisStage:
+    """The model-backed part of the service, built once: it is the slow part to start."""
+
+    embedder: Embedder
+    documents: list[SeedDocument]
+    corpus: SeedCorpus
+    detector: Detector
+
+
+def build_analysis(settings: Settings) -> AnalysisStage:
+    embedder = Embedder(settings.analysis.model, batch_size=settings.analysis.batch_size, device=settings.analysis.device)
+    documents = load_seed_documents(settings.seeds_dir)
+    corpus = SeedCorpus.build(documents, embedder, settings.cache_dir)
+    return AnalysisStage(embedder, documents, corpus, Detector(embedder, corpus, settings.analysis))
+
+
+@dataclass
+class Service:
+    settings: Settings
+    engine: Engine
+    sessions: SessionFactory
+    analysis: AnalysisStage
+    http: httpx.AsyncClient
+    channels: Mapping[str, Channel]
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        self.engine.dispose()
+
+
+def bootstrap(
+    settings: Settings, *, stream: TextIO = sys.stdout, analysis: AnalysisStage | None = None
+) -> Service:
+    """Build everything the service needs, once: migrations, model, seeds, HTTP client, channels.
+
+    ANALYSIS may be passed in when one process runs several services on the same model (tests).
+    """
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    analysis = analysis or build_analysis(settings)
+    ensure_seed_knowledge(sessions, SeedDeriver(analysis.detector, analysis.documents))
+    with sessions.begin() as session:
+        sync_feeds(session, settings.feeds, utcnow())
+    http = make_http_client(FetchLimits.from_settings(settings.poll))
+    return Service(settings, engine, sessions, analysis, http, build_channels(settings.alerts, http, stream))
+
+
+async def poll_feeds(service: Service, *, all_feeds: bool = False, only_feed: str | None = None) -> list[RefreshResult]:
+    return await poll_due_feeds(
+        service.sessions, service.http, service.settings.poll, all_feeds=all_feeds, only_feed=only_feed
+    )
+
+
+async def process_new_articles(service: Service) -> ProcessReport:
+    """Analyse until no new article is left; the model runs in a thread so polling goes on."""
+    total = ProcessReport()
+    while True:
+        report = await asyncio.to_thread(
+            process_articles,
+            service.sessions,
+            service.analysis.detector,
+            list(service.channels),
+            story_days=service.settings.analysis.same_story_days,
+            limit=service.settings.analysis.batch_articles,
+        )
+        total.processed += report.processed
+        total.relevant += report.relevant
+        total.alerted += report.alerted
+        total.failed += report.failed
+        total.alert_ids += report.alert_ids
+        if report.processed + report.failed == 0 or service.stop.is_set():
+            return total
+
+
+async def dispatch(service: Service) -> DispatchReport:
+    return await dispatch_alerts(service.sessions, service.channels, service.settings.alerts)
+
+
+@dataclass
+class CycleReport:
+    polls: list[RefreshResult]
+    processed: ProcessReport
+    dispatched: DispatchReport
+
+
+async def run_cycle(service: Service, *, only_feed: str | None = None) -> CycleReport:
+    """One full cycle: poll every feed (or the one named), process what arrived, dispatch alerts."""
+    polls = await poll_feeds(service, all_feeds=only_feed is None, only_feed=only_feed)
+    processed = await process_new_articles(service)
+    dispatched = await dispatch(service)
+    return CycleReport(polls, processed, dispatched)
+
+
+async def _guarded(name: str, job: Callable[[Service], Awaitable[object]], service: Service) -> None:
+    # The tick boundary: a job that fails is logged and tried again at its next tick.
+    if service.stop.is_set():
+        return
+    try:
+        await job(service)
+    except Exception:
+        log.exception("job failed", extra={"job": name})
+
+
+async def run_forever(service: Service) -> None:
+    """Run the three jobs on their ticks until SIGTERM or SIGINT, then stop cleanly."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, service.stop.set)
+    scheduler = AsyncIOScheduler(event_loop=loop)
+    settings = service.settings
+    jobs: dict[str, tuple[Callable[[Service], Awaitable[object]], float]] = {
+        "poll": (poll_feeds, settings.poll.tick),
+        "process": (process_new_articles, settings.analysis.process_interval),
+        "dispatch": (dispatch, settings.alerts.dispatch_interval),
+    }
+    for name, (job, seconds) in jobs.items():
+        scheduler.add_job(
+            _guarded,
+            "interval",
+            args=(name, job, service),
+            seconds=seconds,
+            id=name,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=utcnow(),
+        )
+    scheduler.start()
+    log.info("service started", extra={"feeds": len(settings.feeds), "channels": sorted(service.channels)})
+    try:
+        await service.stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        # Let running jobs finish their current step: each commits per item, so none is half-done.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if pending:
+            await asyncio.wait(pending, timeout=30)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        log.info("service stopped")
