@@ -18,7 +18,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     MONITOR_CONFIG=/config/monitor.yaml \
     MONITOR_DATABASE_URL=sqlite:////data/monitor.db \
     MONITOR_CACHE_DIR=/data/cache
-RUN useradd --create-home --uid 10001 monitor \
+RUN groupadd --gid 10001 monitor \
+    && useradd --create-home --uid 10001 --gid 10001 monitor \
     && mkdir -p /data /config \
     && chown monitor:monitor /data
 COPY --from=build /opt/venv /opt/venv
@@ -28,7 +29,14 @@ COPY alembic ./alembic
 COPY seeds ./seeds
 COPY config ./config
 COPY config/monitor.yaml /config/monitor.yaml
-USER monitor
+# Runs `monitor db upgrade` first when MONITOR_MIGRATE=1; `docker run IMAGE poll --once` still works.
+COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/docker-entrypoint
+USER 10001:10001
 VOLUME ["/data"]
-ENTRYPOINT ["monitor"]
-CMD ["run"]
+# /healthz, /readyz and /metrics (http.port).
+EXPOSE 8000
+# Ready = database reachable, model loaded, scheduler running; loading the model takes a while.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=3m --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('MONITOR_HTTP__PORT', '8000') + '/readyz', timeout=4)"]
+ENTRYPOINT ["/usr/local/bin/docker-entrypoint"]
+CMD ["monitor", "run"]

@@ -200,14 +200,11 @@ class AnalysisSettings(StrictModel):
     batch_articles: int = Field(default=64, ge=1)
 
 
-class YamlConfigSource(PydanticBaseSettingsSource):
-    """Placeholder so that YAML (passed as init values) ranks below MONITOR_* variables."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return {}
+class HttpSettings(StrictModel):
+    # /healthz, /readyz and /metrics. 0.0.0.0 so a container can publish it; port 0 picks a free one.
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = Field(default=8000, ge=0, le=65535)
 
 
 class Settings(BaseSettings):
@@ -227,6 +224,7 @@ class Settings(BaseSettings):
     feeds_file: Path | None = None
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -334,6 +332,16 @@ def _feeds_from_file(path: Path, environ: dict[str, str]) -> list[Any]:
     return document
 
 
+def _beside(path: Path, config_path: Path | None) -> Path:
+    """PATH from the working directory, else beside the config file (a mounted /config folder)."""
+    if path.is_absolute() or path.exists() or config_path is None:
+        return path
+    for candidate in (config_path.parent / path, config_path.parent / path.name):
+        if candidate.exists():
+            return candidate
+    return path
+
+
 def _describe(error: dict[str, Any], prefix: str = "") -> str:
     location = ".".join(str(part) for part in error["loc"]) or "(top level)"
     message = error["msg"]
@@ -362,7 +370,7 @@ def load_settings(
     feeds = list(data.get("feeds") or [])
     feeds_file = data.get("feeds_file")
     if feeds_file:
-        feeds += _feeds_from_file(Path(str(feeds_file)), env)
+        feeds += _feeds_from_file(_beside(Path(str(feeds_file)), chosen), env)
     if feeds or "feeds" in data:
         data["feeds"] = feeds
     try:

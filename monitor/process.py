@@ -21,6 +21,7 @@ from monitor.alerts.content import AlertContent, ClosestAllegation, FindingView
 from monitor.analysis.detector import Analysis, ArticleInput, Detector
 from monitor.analysis.knowledge import Fact, KnowledgeBase, Story
 from monitor.analysis.seeds import SeedDocument
+from monitor.metrics import Metrics
 from monitor.store.db import SessionFactory
 from monitor.store.models import Alert, Article, Feed, Finding, KnownFact, utcnow
 
@@ -274,6 +275,7 @@ def process_articles(
     *,
     story_days: float,
     limit: int = 64,
+    metrics: Metrics | None = None,
 ) -> ProcessReport:
     """Analyse up to LIMIT new articles in arrival order; each one learns before the next."""
     report = ProcessReport()
@@ -307,6 +309,10 @@ def process_articles(
                 published=article.published_at,
                 story_ref=str(article.id),
             )
+            if metrics is not None:
+                metrics.article_processed(analysis.relevant, time.perf_counter() - started)
+                for finding in analysis.findings:
+                    metrics.finding(finding.kind)
             report.processed += 1
             report.relevant += int(analysis.relevant)
             report.alerted += int(bool(alerts))

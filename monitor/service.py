@@ -12,7 +12,7 @@ from typing import TextIO
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from monitor.alerts.channels import Channel, build_channels
 from monitor.alerts.dispatch import DispatchReport, dispatch_alerts
@@ -22,9 +22,11 @@ from monitor.analysis.seeds import SeedCorpus, SeedDocument, load_seed_documents
 from monitor.config import Settings
 from monitor.ingest.fetch import FetchLimits, make_http_client
 from monitor.ingest.refresh import RefreshResult, poll_due_feeds, sync_feeds
+from monitor.metrics import Metrics
 from monitor.process import ProcessReport, SeedDeriver, ensure_seed_knowledge, process_articles
 from monitor.store.db import SessionFactory, make_engine, make_session_factory, upgrade
-from monitor.store.models import utcnow
+from monitor.store.models import Alert, Article, utcnow
+from monitor.web import outbox_refresher, serve_http, service_checks
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class Service:
     analysis: AnalysisStage
     http: httpx.AsyncClient
     channels: Mapping[str, Channel]
+    metrics: Metrics
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def aclose(self) -> None:
@@ -76,13 +79,18 @@ def bootstrap(
     with sessions.begin() as session:
         sync_feeds(session, settings.feeds, utcnow())
     http = make_http_client(FetchLimits.from_settings(settings.poll))
-    return Service(settings, engine, sessions, analysis, http, build_channels(settings.alerts, http, stream))
+    channels = build_channels(settings.alerts, http, stream)
+    return Service(settings, engine, sessions, analysis, http, channels, Metrics(channels=list(channels)))
 
 
 async def poll_feeds(service: Service, *, all_feeds: bool = False, only_feed: str | None = None) -> list[RefreshResult]:
-    return await poll_due_feeds(
+    results = await poll_due_feeds(
         service.sessions, service.http, service.settings.poll, all_feeds=all_feeds, only_feed=only_feed
     )
+    for result in results:
+        service.metrics.poll(str(result.outcome), result.duration_ms / 1000)
+        service.metrics.article_stored(result.new_articles)
+    return results
 
 
 async def process_new_articles(service: Service) -> ProcessReport:
@@ -96,6 +104,7 @@ async def process_new_articles(service: Service) -> ProcessReport:
             list(service.channels),
             story_days=service.settings.analysis.same_story_days,
             limit=service.settings.analysis.batch_articles,
+            metrics=service.metrics,
         )
         total.processed += report.processed
         total.relevant += report.relevant
@@ -107,7 +116,20 @@ async def process_new_articles(service: Service) -> ProcessReport:
 
 
 async def dispatch(service: Service) -> DispatchReport:
-    return await dispatch_alerts(service.sessions, service.channels, service.settings.alerts)
+    def observe(channel: str, alert_id: int, status: str) -> None:
+        published = fetched = None
+        if status == "delivered":
+            with service.sessions() as session:
+                times = session.execute(
+                    select(Article.published_at, Article.fetched_at)
+                    .join(Alert, Alert.article_id == Article.id)
+                    .where(Alert.id == alert_id)
+                ).first()
+            if times:
+                published, fetched = times
+        service.metrics.alert(channel, status, published, fetched, utcnow())
+
+    return await dispatch_alerts(service.sessions, service.channels, service.settings.alerts, observe=observe)
 
 
 @dataclass
@@ -132,6 +154,7 @@ async def _guarded(name: str, job: Callable[[Service], Awaitable[object]], servi
     try:
         await job(service)
     except Exception:
+        service.metrics.job_failed(name)
         log.exception("job failed", extra={"job": name})
 
 
@@ -159,6 +182,15 @@ async def run_forever(service: Service) -> None:
             next_run_time=utcnow(),
         )
     scheduler.start()
+    server = None
+    if settings.http.enabled:
+        server = await serve_http(
+            settings.http.host,
+            settings.http.port,
+            service.metrics,
+            service_checks(service.engine, model_loaded=lambda: service.analysis.embedder.dimension > 0, scheduler=scheduler),
+            on_scrape=outbox_refresher(service.metrics, service.sessions),
+        )
     log.info("service started", extra={"feeds": len(settings.feeds), "channels": sorted(service.channels)})
     try:
         await service.stop.wait()
@@ -168,6 +200,9 @@ async def run_forever(service: Service) -> None:
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         if pending:
             await asyncio.wait(pending, timeout=30)
+        if server is not None:
+            server.close()
+            await server.wait_closed()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         log.info("service stopped")

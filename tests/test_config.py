@@ -146,3 +146,11 @@ def test_the_committed_example_config_is_valid() -> None:
     assert not settings.alerts.slack.active and not settings.alerts.email.active
     assert settings.database_url == "sqlite:///data/monitor.db"
     assert len(settings.feeds) >= 1
+
+
+def test_feeds_file_is_found_beside_the_config_file(tmp_path: Path) -> None:
+    folder = tmp_path / "mounted"
+    folder.mkdir()
+    write(folder, "- name: Beside\n  url: http://beside.example/feed\n", "extra-feeds.yaml")
+    path = write(folder, "feeds_file: conf/extra-feeds.yaml\n")
+    assert [f.name for f in load_settings(path, {}).feeds] == ["Beside"]

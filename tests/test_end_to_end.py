@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from sqlalchemy import func, select
@@ -66,9 +68,15 @@ def smtp() -> Iterator[SmtpReceiver]:
 
 
 def write_config(
-    tmp_path: Path, database_url: str, feeds: list[dict[str, object]], slack: SlackReceiver, smtp: SmtpReceiver
+    tmp_path: Path,
+    database_url: str,
+    feeds: list[dict[str, object]],
+    slack: SlackReceiver,
+    smtp: SmtpReceiver,
+    http_port: int = 0,
 ) -> Path:
     config = {
+        "http": {"host": "127.0.0.1", "port": http_port},
         "database_url": database_url,
         "seeds_dir": str(REPO / "seeds"),
         "cache_dir": str(tmp_path / "cache"),
@@ -110,6 +118,12 @@ def slack_texts(payload: object) -> str:
 
     walk(payload)
     return "\n".join(found)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def settings_for(path: Path, slack: SlackReceiver) -> Settings:
@@ -235,7 +249,11 @@ def test_bad_config_refuses_to_start_with_the_key_and_reason(tmp_path: Path) -> 
 @pytest.mark.slow
 def test_run_serves_until_sigterm_then_stops_cleanly(tmp_path: Path, feed_server: FeedServer, slack: SlackReceiver, smtp: SmtpReceiver) -> None:
     feed_server.set_feed("/rss.xml", rss_document([NEW_COUNTRY_ARTICLE]))
-    path = write_config(tmp_path, f"sqlite:///{tmp_path / 'run.db'}", [{"name": "Local Wire", "url": feed_server.url("/rss.xml")}], slack, smtp)
+    port = free_port()
+    path = write_config(
+        tmp_path, f"sqlite:///{tmp_path / 'run.db'}", [{"name": "Local Wire", "url": feed_server.url("/rss.xml")}],
+        slack, smtp, http_port=port,
+    )
     env = {**os.environ, "TEST_SLACK_URL": slack.url}
     process = subprocess.Popen(
         [sys.executable, "-m", "monitor", "run", "--config", str(path)], cwd=REPO, env=env,
@@ -249,6 +267,10 @@ def test_run_serves_until_sigterm_then_stops_cleanly(tmp_path: Path, feed_server
         polls_before = len(feed_server.requests_for("/rss.xml"))
         time.sleep(2.5)
         assert len(feed_server.requests_for("/rss.xml")) > polls_before  # interval 1s is honoured
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert 'monitor_alerts_total{channel="slack",status="delivered"} 1.0' in metrics
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:

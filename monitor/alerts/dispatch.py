@@ -148,6 +148,10 @@ async def _attempt(channel: Channel, alert_id: int, payload: dict[str, Any]) -> 
         return Delivery(DeliveryStatus.RETRY, f"dispatch: {type(exc).__name__}: {exc}")
 
 
+# Told of each attempt's outcome: (channel, alert id, new status). The service feeds its metrics.
+Observer = Callable[[str, int, str], None]
+
+
 async def _deliver_one(
     factory: sessionmaker[Session],
     name: str,
@@ -155,6 +159,7 @@ async def _deliver_one(
     alert_id: int,
     settings: AlertSettings,
     clock: Clock,
+    observe: Observer | None = None,
 ) -> str | None:
     claimed = _claim(factory, alert_id, clock())
     if claimed is None:
@@ -175,6 +180,8 @@ async def _deliver_one(
         duration_ms=duration_ms,
         error=delivery.error,
     )
+    if observe is not None:
+        observe(name, alert_id, status)
     return status
 
 
@@ -185,11 +192,12 @@ async def _drain(
     settings: AlertSettings,
     clock: Clock,
     limit: int,
+    observe: Observer | None = None,
 ) -> DispatchReport:
     """One channel's due alerts, oldest first, one at a time (messages keep their order)."""
     report = DispatchReport()
     for alert_id in _due_ids(factory, name, clock(), limit):
-        status = await _deliver_one(factory, name, channel, alert_id, settings, clock)
+        status = await _deliver_one(factory, name, channel, alert_id, settings, clock, observe)
         if status == DELIVERED:
             report.delivered += 1
         elif status == DEAD:
@@ -205,6 +213,7 @@ async def dispatch_alerts(
     settings: AlertSettings,
     now: datetime | None = None,
     limit: int = 100,
+    observe: Observer | None = None,
 ) -> DispatchReport:
     """Send what is due on every configured channel; ``limit`` applies per channel.
 
@@ -214,7 +223,7 @@ async def dispatch_alerts(
     clock: Clock = (lambda: now) if now is not None else (lambda: datetime.now(UTC))
     outcomes = await asyncio.gather(
         *(
-            _drain(session_factory, name, channel, settings, clock, limit)
+            _drain(session_factory, name, channel, settings, clock, limit, observe)
             for name, channel in channels.items()
         ),
         # A database error in one channel's loop must not leave the others running detached.
