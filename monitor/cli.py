@@ -20,7 +20,8 @@ from monitor.config import ConfigError, Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console()
+# Piped output (logs, grep, tests) gets wide lines instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _offline() -> None:
@@ -145,8 +146,10 @@ def _read_only_knowledge(settings: Settings, stage: Any) -> Any:
     from monitor.analysis.detector import seed_knowledge
     from monitor.analysis.knowledge import KnowledgeBase
     from monitor.process import has_seed_knowledge, load_knowledge
-    from monitor.store.db import has_schema, make_engine, make_session_factory
+    from monitor.store.db import has_schema, make_engine, make_session_factory, sqlite_file_missing
 
+    if sqlite_file_missing(settings.database_url):
+        return KnowledgeBase(seed_knowledge(stage.detector, stage.documents))
     engine = make_engine(settings.database_url)
     try:
         if has_schema(engine):
@@ -273,6 +276,61 @@ def test_alert(ctx: click.Context, config_path: Path | None) -> None:
         click.echo(f"{name}: {delivery.status}" + (f" ({delivery.error})" if delivery.error else ""))
         failed |= str(delivery.status) != "delivered"
     ctx.exit(1 if failed else 0)
+
+
+@main.group(invoke_without_command=True)
+@click.option("--status", type=click.Choice(["pending", "delivered", "dead"]), default=None, help="Only this status.")
+@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+@config_option
+@click.pass_context
+def alerts(ctx: click.Context, status: str | None, limit: int, config_path: Path | None) -> None:
+    """List alerts with channel, status, attempts and last error (`alerts retry` requeues)."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj["config_path"] = config_path or ctx.obj.get("config_path")
+        return
+    from sqlalchemy import select
+
+    from monitor.store.db import make_engine, make_session_factory, upgrade
+    from monitor.store.models import Alert
+
+    settings = _settings(ctx, config_path)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    query = select(Alert).order_by(Alert.id.desc()).limit(limit)
+    if status:
+        query = query.where(Alert.status == status)
+    with make_session_factory(engine)() as session:
+        rows = list(session.scalars(query))
+    engine.dispose()
+    table = Table("id", "channel", "status", "attempts", "next attempt", "created", "title", "last error", title="alerts")
+    for a in rows:
+        table.add_row(
+            str(a.id), a.channel, a.status, str(a.attempts), _when(a.next_attempt_at) if a.status == "pending" else "-",
+            _when(a.created_at), str(a.payload.get("article_title", "")), a.last_error or "",
+        )
+    console.print(table)
+
+
+@alerts.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True, help="Requeue every dead alert.")
+@config_option
+@click.pass_context
+def alerts_retry(ctx: click.Context, ids: tuple[int, ...], all_failed: bool, config_path: Path | None) -> None:
+    """Requeue dead alerts (IDS, or --all-failed) with a fresh attempt budget."""
+    from monitor.alerts.dispatch import retry_alerts
+    from monitor.store.db import make_engine, make_session_factory, upgrade
+
+    if not ids and not all_failed:
+        click.echo("error: give alert ids or --all-failed", err=True)
+        ctx.exit(2)
+    settings = _settings(ctx, config_path)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    with make_session_factory(engine)() as session:
+        count = retry_alerts(session, list(ids), all_failed)
+    engine.dispose()
+    click.echo(f"requeued {count} alerts")
 
 
 @main.command("check-config")

@@ -69,5 +69,11 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def sqlite_file_missing(url: str) -> bool:
+    """True for a SQLite URL whose file does not exist yet (connecting would create it)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).exists())
+
+
 def has_schema(engine: Engine) -> bool:
     return inspect(engine).has_table("alembic_version")
