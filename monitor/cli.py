@@ -6,7 +6,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -83,7 +84,28 @@ def run(ctx: click.Context, config_path: Path | None) -> None:
         finally:
             await service.aclose()
 
-    asyncio.run(go())
+    with _service_lock(ctx, settings):
+        asyncio.run(go())
+
+
+@contextmanager
+def _service_lock(ctx: click.Context, settings: Settings) -> Iterator[None]:
+    """With SQLite, refuse to start beside another service process on the same file."""
+    from monitor.store.lock import AlreadyRunning, single_process_lock
+
+    lock = single_process_lock(settings.database_url)
+    if lock is None:
+        yield
+        return
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(3)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @main.command()
@@ -107,7 +129,8 @@ def poll(ctx: click.Context, once: bool, feed_name: str | None, config_path: Pat
         finally:
             await service.aclose()
 
-    report = asyncio.run(go())
+    with _service_lock(ctx, settings):
+        report = asyncio.run(go())
     table = Table("feed", "outcome", "entries", "new", "error", title="poll")
     for result in report.polls:
         table.add_row(result.feed_name, str(result.outcome), str(result.entries), str(result.new_articles), result.error or "")

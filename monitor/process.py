@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # An article whose analysis keeps failing is set aside after this many tries, with its error.
 MAX_ATTEMPTS = 3
+# How long a processor keeps its claim on a batch; a replica that dies releases it by expiry.
+LEASE_S = 300.0
 
 
 @dataclass
@@ -212,6 +214,7 @@ def _commit_analysis(
 ) -> list[Alert]:
     now = utcnow()
     article.status = "processed"
+    article.lease_until = None
     article.processed_at = now
     article.error = None
     article.relevance = float(analysis.relevance)
@@ -264,6 +267,32 @@ def _commit_analysis(
     return alerts
 
 
+def claim_new_articles(session: Session, now: datetime, limit: int) -> list[int]:
+    """Ids of new articles in arrival order, leased to this processor; the caller commits."""
+    free = (Article.lease_until.is_(None)) | (Article.lease_until <= now)
+    candidates = list(
+        session.scalars(
+            select(Article.id)
+            .where(Article.status == "new", free)
+            .order_by(Article.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; the guarded update below covers SQLite
+        )
+    )
+    if not candidates:
+        return []
+    claimed = set(
+        session.scalars(
+            update(Article)
+            .where(Article.id.in_(candidates), Article.status == "new", free)
+            .values(lease_until=now + timedelta(seconds=LEASE_S))
+            .returning(Article.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    return [article_id for article_id in candidates if article_id in claimed]
+
+
 def article_input(article: Article) -> ArticleInput:
     return ArticleInput(title=article.title, text=article.text, url=article.url, published=article.published_at)
 
@@ -280,18 +309,21 @@ def process_articles(
     """Analyse up to LIMIT new articles in arrival order; each one learns before the next."""
     report = ProcessReport()
     with session_factory() as session:
-        ids = list(
-            session.scalars(select(Article.id).where(Article.status == "new").order_by(Article.id).limit(limit))
-        )
+        ids = claim_new_articles(session, utcnow(), limit)
+        session.commit()
         if not ids:
             return report
-        kb = load_knowledge(session, story_days=story_days)
+    kb, kb_version = KnowledgeBase(), -1
     for article_id in ids:
         started = time.perf_counter()
         with session_factory() as session:
             article = session.get(Article, article_id)
             if article is None or article.status != "new":
                 continue
+            # Another replica (or this one) may have learned something since: judge against it.
+            version = session.scalar(select(func.coalesce(func.max(KnownFact.id), 0))) or 0
+            if version != kb_version:
+                kb, kb_version = load_knowledge(session, story_days=story_days), version
             feed_name = session.scalar(select(Feed.name).where(Feed.id == article.feed_id)) or ""
             try:
                 analysis = detector.analyze(article_input(article), kb)
@@ -303,12 +335,14 @@ def process_articles(
                 report.failed += 1
                 log.exception("analyze failed", extra={"article_id": article_id})
                 continue
-            kb.learn(
-                analysis,
-                source_ref=article.url or f"article:{article.id}",
-                published=article.published_at,
-                story_ref=str(article.id),
-            )
+            if analysis.relevant and not analysis.new_facts:
+                # No new fact moves the version, yet the story must be remembered for the next one.
+                kb.learn(
+                    analysis,
+                    source_ref=article.url or f"article:{article.id}",
+                    published=article.published_at,
+                    story_ref=str(article.id),
+                )
             if metrics is not None:
                 metrics.article_processed(analysis.relevant, time.perf_counter() - started)
                 for finding in analysis.findings:
@@ -337,6 +371,7 @@ def _record_failure(session_factory: SessionFactory, article_id: int, exc: Excep
         if article is None:
             return
         article.attempts += 1
+        article.lease_until = None
         article.error = f"analyze: {type(exc).__name__}: {exc}"[:2000]
         if article.attempts >= MAX_ATTEMPTS:
             article.status = "failed"

@@ -52,7 +52,7 @@ def test_every_command_explains_itself() -> None:
 def test_db_upgrade_then_feeds_lists_each_feed(tmp_path: Path) -> None:
     path = config(tmp_path)
     upgraded = invoke("db", "upgrade", "--config", str(path))
-    assert upgraded.exit_code == 0 and "revision 0001" in upgraded.output
+    assert upgraded.exit_code == 0 and "revision 0002" in upgraded.output
     listed = invoke("feeds", "--config", str(path))
     assert listed.exit_code == 0
     assert "Wire" in listed.output and "never polled" in listed.output

@@ -277,3 +277,23 @@ def test_run_serves_until_sigterm_then_stops_cleanly(tmp_path: Path, feed_server
         if process.poll() is None:
             process.kill()
     assert len(slack.messages) == 1 and len(smtp.messages) == 1
+
+
+def test_a_second_process_on_the_same_sqlite_file_refuses_to_start(tmp_path: Path) -> None:
+    from monitor.store.lock import single_process_lock
+
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    path = tmp_path / "one.yaml"
+    path.write_text(yaml.safe_dump({"database_url": url, "seeds_dir": str(REPO / "seeds")}), encoding="utf-8")
+    lock = single_process_lock(url)
+    assert lock is not None and single_process_lock("postgresql+psycopg://u@h/db") is None
+    lock.acquire()  # stands for a running service
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "monitor", "poll", "--once", "--config", str(path)],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+        )
+    finally:
+        lock.release()
+    assert done.returncode == 3
+    assert "only one service process may run" in done.stderr and str(os.getpid()) in done.stderr
