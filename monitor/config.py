@@ -181,21 +181,29 @@ class AnalysisSettings(StrictModel):
     #   target_match_threshold 0.72: two target wordings are the same target.
     #   target_name_threshold 0.85: the same, when one wording carries a name the other lacks.
     #   target_shared_name_threshold 0.60: the same, when every name in the wording is in the known one.
-    #   denial_match_threshold 0.55: a denial answers an allegation the same denier already denied
-#     about the same country's politics (leads compared; another country's politics is always new).
+    #   denial_match_threshold 0.62: a denial answers an allegation the same denier already denied
+    #     against the same accused about the same country's politics (the denial with the sentence it
+    #     answers, or the article leads, compared; another country's politics or a new target is new).
     #   same_story_threshold 0.80: another outlet's version of an earlier story (lead paragraphs).
     #   same_story_target_threshold 0.50: in a same-story article, a target this close to one the
     #     earlier story brought is that story's target, not news.
     #   same_story_days 7: how far back (days) a same story is looked for.
+    #   topic_link_margin 0.0: an article is relevant only if one allegation sentence is at least this
+    #     much closer to a topic prototype than to an off-topic one (data/topic_link.yaml); 0 means
+    #     "closer to the topic", no fitting. Off when the prototypes do not describe the seed corpus.
+    #   topic_link_near 0.35: seed sentences at least this close to a prototype decide whether the
+    #     prototypes describe the seed corpus.
     relevance_threshold: float = Field(default=0.47, ge=-1, le=1)
     no_allegation_factor: float = Field(default=0.80, ge=0, le=1)
     target_match_threshold: float = Field(default=0.72, ge=-1, le=1)
     target_name_threshold: float = Field(default=0.85, ge=-1, le=1)
     target_shared_name_threshold: float = Field(default=0.60, ge=-1, le=1)
-    denial_match_threshold: float = Field(default=0.55, ge=-1, le=1)
+    denial_match_threshold: float = Field(default=0.62, ge=-1, le=1)
     same_story_threshold: float = Field(default=0.80, ge=-1, le=1)
     same_story_target_threshold: float = Field(default=0.50, ge=-1, le=1)
     same_story_days: float = Field(default=7.0, gt=0)
+    topic_link_margin: float = Field(default=0.0, ge=-1, le=1)
+    topic_link_near: float = Field(default=0.35, ge=-1, le=1)
     process_interval: Duration = 2.0
     batch_articles: int = Field(default=64, ge=1)
 

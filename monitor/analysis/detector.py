@@ -83,6 +83,7 @@ class Detector:
         self.corpus = corpus
         self.settings = settings
         self.extractor = extractor or default_extractor()
+        self._link: tuple[np.ndarray, np.ndarray] | None | bool = False  # False: not yet worked out
 
     # ----- public ---------------------------------------------------------------------------
     def analyze(self, article: ArticleInput, kb: KnowledgeBase) -> Analysis:
@@ -94,7 +95,7 @@ class Detector:
         relevant = relevance >= self.settings.relevance_threshold
         mentions = self._mentions(extraction, article) if relevant else []
         same_story = self._same_story(vector, article.published, kb) if relevant else None
-        findings, known, new_facts = self._judge(mentions, kb, same_story, article)
+        findings, known, new_facts = self._judge(mentions, kb, same_story, article, vector)
         if relevant and not findings:
             reason += "; nothing new: " + (f"same story as {same_story.ref}" if same_story else "every item is already known")
         return Analysis(
@@ -139,7 +140,41 @@ class Detector:
             reason = f"relevance {score:.2f}: allegation \"{_short(extraction.sentences[index])}\" is closest to seed {chunk.source}"
         else:
             reason = f"relevance {score:.2f}: no one is accused and nothing is denied"
+        link = self._topic_link(vectors[claims]) if claims else None
+        if link is not None and link < self.settings.topic_link_margin:
+            # Same actors, same vocabulary, but what they did has nothing the seeds are about (a
+            # company's mail, a water plant): capped below the threshold, with the reason.
+            score = min(score, self.settings.relevance_threshold - 0.01)
+            reason += f"; no topic link: every allegation is closer to off-topic news than to the topic ({link:+.2f})"
         return score, seed, reason
+
+    def _topic_link(self, vectors: np.ndarray) -> float | None:
+        """How much closer the best allegation sentence is to the topic prototypes than to off-topic
+        ones (data/topic_link.yaml); None when the prototypes do not describe the seed corpus."""
+        if self._link is False:
+            self._link = self._link_prototypes()
+        if self._link is None or not len(vectors):
+            return None
+        link, contrast = self._link  # type: ignore[misc]
+        margins = (vectors @ link.T).max(axis=1) - (vectors @ contrast.T).max(axis=1)
+        return float(margins.max())
+
+    def _link_prototypes(self) -> tuple[np.ndarray, np.ndarray] | None:
+        from monitor.analysis.gazetteer import load_data
+
+        data = load_data("topic_link.yaml") or {}
+        if not data.get("link") or not data.get("contrast"):
+            return None
+        link = self.embedder.embed(list(data["link"]))
+        contrast = self.embedder.embed(list(data["contrast"]))
+        # The prototypes apply only to a corpus they describe: among seed sentences close to either
+        # set, most must be closer to the topic side.
+        to_link = (self.corpus.vectors @ link.T).max(axis=1)
+        to_contrast = (self.corpus.vectors @ contrast.T).max(axis=1)
+        near = np.maximum(to_link, to_contrast) >= self.settings.topic_link_near
+        if not near.any() or float((to_link[near] > to_contrast[near]).mean()) <= 0.5:
+            return None
+        return link, contrast
 
     def _story_vector(self, article: ArticleInput, extraction: Extraction) -> np.ndarray:
         lead = " ".join(extraction.sentences[:4])
@@ -162,7 +197,8 @@ class Detector:
             add(Mention("target", target.phrase, "", target.evidence))
         for denial in extraction.denials:
             electorate = extraction.electorate(exclude={d.denier for d in extraction.denials})
-            about = _allegation_key(denial.accused, electorate, extraction.lead())
+            answered = denial.allegation if denial.allegation != denial.evidence else extraction.lead()
+            about = _allegation_key(denial.accused, electorate, answered)
             if ("denial", denial.denier) in {(m.kind, m.value) for m in mentions}:
                 continue  # one denial per denier per article: the first states it best
             add(Mention("denial", denial.denier, about, denial.evidence))
@@ -170,7 +206,12 @@ class Detector:
 
     # ----- novelty ----------------------------------------------------------------------------
     def _judge(
-        self, mentions: list[Mention], kb: KnowledgeBase, same_story: Story | None, article: ArticleInput
+        self,
+        mentions: list[Mention],
+        kb: KnowledgeBase,
+        same_story: Story | None,
+        article: ArticleInput,
+        vector: np.ndarray | None = None,
     ) -> tuple[list[Finding], list[Finding], list[Fact]]:
         findings: list[Finding] = []
         known: list[Finding] = []
@@ -182,13 +223,13 @@ class Detector:
             elif mention.kind == "target":
                 finding, is_new = self._judge_target(mention, kb, accepted_targets, same_story)
             else:
-                finding, is_new = self._judge_denial(mention, kb, same_story)
+                finding, is_new = self._judge_denial(mention, kb, accepted_targets, vector)
             if is_new:
                 if finding.reason.startswith("same story"):
                     known.append(finding)
                 else:
                     findings.append(finding)
-                if mention.kind == "target":
+                if mention.kind == "target" and not finding.reason.startswith("same story"):
                     accepted_targets.append(mention.value)
                 new_facts.append(
                     Fact(mention.kind, mention.value, mention.about, mention.evidence, "article", article.url or article.title, article.published)
@@ -251,23 +292,53 @@ class Detector:
             threshold = self.settings.target_match_threshold
         return match.similarity >= threshold
 
-    def _judge_denial(self, mention: Mention, kb: KnowledgeBase, same_story: Story | None) -> tuple[Finding, bool]:
+    def _judge_denial(
+        self, mention: Mention, kb: KnowledgeBase, new_targets: list[str], vector: np.ndarray | None
+    ) -> tuple[Finding, bool]:
+        """A denial is known when the same denier already denied the same allegation: the same
+        accused, about the same country's politics, and the same target or operation. The last is
+        read two ways, the denial with the sentence it answers and the article's lead, and either
+        one close enough to an earlier denial's makes it the same; a target no one named before
+        makes the allegation, and so its denial, new."""
         same_denier = [f for f in kb.of_kind("denial") if f.value == mention.value]
-        _, electorate, lead = _split_key(mention.about)
-        # The same denier answering a charge about another country's politics is a new denial;
-        # about the same country, the story's wording tells one operation from another.
-        comparable = [f for f in same_denier if _split_key(f.about)[1] in (electorate, "?") or electorate == "?"]
-        match = self._closest(lead, comparable, lambda f: _split_key(f.about)[2])
+        accused, electorate, _ = _split_key(mention.about)
+        comparable = [
+            f
+            for f in same_denier
+            if _split_key(f.about)[0] in (accused, "?") or accused == "?"
+            if _split_key(f.about)[1] in (electorate, "?") or electorate == "?"
+        ]
+        if comparable and new_targets:
+            reason = f"{mention.value} has not denied this allegation before: it now covers \"{new_targets[0]}\", a target no earlier source named"
+            return Finding("denial", mention.value, mention.about, mention.evidence, None, None, reason), True
+        match = self._closest_denial(mention, comparable, kb, vector)
         if match.fact is not None and match.similarity is not None and match.similarity >= self.settings.denial_match_threshold:
             reason = f"{mention.value} already denied this ({match.fact.source_ref}; {match.similarity:.2f})"
             return Finding("denial", mention.value, mention.about, mention.evidence, match.fact, match.similarity, reason), False
         if comparable and match.fact is not None:
-            reason = f"{mention.value} has not denied this allegation before; closest earlier denial ({match.similarity:.2f}): \"{_short(match.fact.about)}\""
+            reason = f"{mention.value} has not denied this allegation before; closest earlier denial ({match.similarity:.2f}): \"{_short(match.fact.evidence)}\""
         elif same_denier:
             reason = f"{mention.value} denied before, but not about {electorate}"
         else:
             reason = f"no earlier denial by {mention.value}"
         return Finding("denial", mention.value, mention.about, mention.evidence, match.fact, match.similarity, reason), True
+
+    def _closest_denial(self, mention: Mention, facts: list[Fact], kb: KnowledgeBase, vector: np.ndarray | None) -> _Match:
+        if not facts:
+            return _Match(None, None)
+
+        def claim(about: str, evidence: str) -> str:
+            return f"{evidence} {_split_key(about)[2]}"
+
+        vectors = self.embedder.embed([claim(mention.about, mention.evidence), *[claim(f.about, f.evidence) for f in facts]])
+        sims = vectors[1:] @ vectors[0]
+        if vector is not None:
+            leads = {fact.key: story.vector for story in kb.stories for fact in story.facts if fact.kind == "denial"}
+            for i, fact in enumerate(facts):
+                if fact.key in leads:
+                    sims[i] = max(sims[i], float(leads[fact.key] @ vector))
+        best = int(sims.argmax())
+        return _Match(facts[best], round(float(sims[best]), 4))
 
     def _closest(self, text: str, facts: list[Fact], field_of) -> _Match:  # type: ignore[no-untyped-def]
         if not facts:

@@ -101,6 +101,7 @@ class Extractor:
         self._not_denials = _phrase_regex(c["not_denials"])
         self._titles = {t.lower().rstrip(".") for t in c["person_titles"]}
         self._voices = _phrase_regex(c["state_voices"])
+        self._body_nouns = [w.lower() for w in c.get("body_nouns") or []]
         self._target_cue = _phrase_regex(c["target_cues"])
         self._target_stops = {w.lower() for w in c["target_stops"]}
         self._joiners = sorted((j.lower().split() for j in c["target_joiners"]), key=len, reverse=True)
@@ -383,12 +384,25 @@ class Extractor:
                 return previous
             if result.accused:
                 return result.accused[0], True
+        body = self._body(subject) or self._body(attribution or "")
+        if body:
+            return body, False
         person = self._person(subject, result.sentences) or self._person(attribution or "", result.sentences)
         if person:
             return self._expand_name(person, result.sentences), False
         if previous is not None:
             return previous
         return None, False
+    def _body(self, text: str) -> str | None:
+        """ "The Harris campaign said": a named body speaking, as "Harris campaign"."""
+        match = re.search(rf"\b((?:[A-Z][\w'-]+\s+){{1,3}})({'|'.join(map(re.escape, self._body_nouns))})\b", text)
+        if not match:
+            return None
+        name = [w for w in match.group(1).split() if w.lower() not in ("the", "a", "an") and w.lower().rstrip(".") not in self._titles]
+        if not name or self.gazetteer.find(" ".join(name)):
+            return None
+        return " ".join([*name, match.group(2)])
+
     def _denial_cue(self, sentence: str) -> re.Match[str] | None:
         if self._not_denials.search(sentence) and not self._deny.search(sentence) and not self._dismissive.search(sentence):
             return None
