@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.alerts.content import AlertContent, ClosestAllegation, FindingView
+from monitor.alerts.followups import also_reported_rows
 from monitor.analysis.detector import Analysis, ArticleInput, Detector
 from monitor.analysis.knowledge import Fact, KnowledgeBase, Story
 from monitor.analysis.seeds import SeedDocument
@@ -29,8 +30,6 @@ log = logging.getLogger(__name__)
 
 # An article whose analysis keeps failing is set aside after this many tries, with its error.
 MAX_ATTEMPTS = 3
-# How long a processor keeps its claim on a batch; a replica that dies releases it by expiry.
-LEASE_S = 300.0
 
 
 @dataclass
@@ -210,7 +209,12 @@ def _story_id(ref: str | None) -> int | None:
 
 
 def _commit_analysis(
-    session: Session, article: Article, feed_name: str, analysis: Analysis, channels: Sequence[str]
+    session: Session,
+    article: Article,
+    feed_name: str,
+    analysis: Analysis,
+    channels: Sequence[str],
+    also_reported: Sequence[str] = (),
 ) -> list[Alert]:
     now = utcnow()
     article.status = "processed"
@@ -264,10 +268,16 @@ def _commit_analysis(
             alert = Alert(article_id=article.id, channel=channel, payload=payload, next_attempt_at=now)
             session.add(alert)
             alerts.append(alert)
+    elif analysis.relevant and also_reported:
+        # A repeat of an alerted story that brings nothing new: an "also reported by" line on the
+        # channels that can attach one to that alert (a Slack thread, the email digest), never an alert.
+        for alert in also_reported_rows(session, article, feed_name, also_reported):
+            session.add(alert)
+            alerts.append(alert)
     return alerts
 
 
-def claim_new_articles(session: Session, now: datetime, limit: int) -> list[int]:
+def claim_new_articles(session: Session, now: datetime, limit: int, lease_s: float) -> list[int]:
     """Ids of new articles in arrival order, leased to this processor; the caller commits."""
     free = (Article.lease_until.is_(None)) | (Article.lease_until <= now)
     candidates = list(
@@ -285,12 +295,20 @@ def claim_new_articles(session: Session, now: datetime, limit: int) -> list[int]
         session.scalars(
             update(Article)
             .where(Article.id.in_(candidates), Article.status == "new", free)
-            .values(lease_until=now + timedelta(seconds=LEASE_S))
+            .values(lease_until=now + timedelta(seconds=lease_s))
             .returning(Article.id)
             .execution_options(synchronize_session=False)
         )
     )
     return [article_id for article_id in candidates if article_id in claimed]
+
+
+def release_articles(session_factory: SessionFactory, ids: Sequence[int]) -> None:
+    """Hand claimed, unstarted articles back at once instead of at lease expiry."""
+    with session_factory.begin() as session:
+        session.execute(
+            update(Article).where(Article.id.in_(ids), Article.status == "new").values(lease_until=None)
+        )
 
 
 def article_input(article: Article) -> ArticleInput:
@@ -304,17 +322,23 @@ def process_articles(
     *,
     story_days: float,
     limit: int = 64,
+    lease_s: float = 300.0,
     metrics: Metrics | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    also_reported: Sequence[str] = (),
 ) -> ProcessReport:
     """Analyse up to LIMIT new articles in arrival order; each one learns before the next."""
     report = ProcessReport()
     with session_factory() as session:
-        ids = claim_new_articles(session, utcnow(), limit)
+        ids = claim_new_articles(session, utcnow(), limit, lease_s)
         session.commit()
         if not ids:
             return report
     kb, kb_version = KnowledgeBase(), -1
-    for article_id in ids:
+    for position, article_id in enumerate(ids):
+        if should_stop():
+            release_articles(session_factory, ids[position:])
+            break
         started = time.perf_counter()
         with session_factory() as session:
             article = session.get(Article, article_id)
@@ -327,7 +351,7 @@ def process_articles(
             feed_name = session.scalar(select(Feed.name).where(Feed.id == article.feed_id)) or ""
             try:
                 analysis = detector.analyze(article_input(article), kb)
-                alerts = _commit_analysis(session, article, feed_name, analysis, channels)
+                alerts = _commit_analysis(session, article, feed_name, analysis, channels, also_reported)
                 session.commit()
             except Exception as exc:  # the batch boundary: one bad article must not stop the rest
                 session.rollback()

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 
 from monitor.alerts.channels import Channel, build_channels
 from monitor.alerts.dispatch import DispatchReport, dispatch_alerts
+from monitor.alerts.followups import also_reported_channels
 from monitor.analysis.detector import Detector
 from monitor.analysis.embedder import Embedder
 from monitor.analysis.seeds import SeedCorpus, SeedDocument, load_seed_documents
@@ -24,7 +25,7 @@ from monitor.ingest.fetch import FetchLimits, make_http_client
 from monitor.ingest.refresh import RefreshResult, poll_due_feeds, sync_feeds
 from monitor.metrics import Metrics
 from monitor.process import ProcessReport, SeedDeriver, ensure_seed_knowledge, process_articles
-from monitor.store.db import SessionFactory, make_engine, make_session_factory, upgrade
+from monitor.store.db import SessionFactory, make_engine, make_session_factory, startup_lock, upgrade
 from monitor.store.models import Alert, Article, utcnow
 from monitor.web import outbox_refresher, serve_http, service_checks
 
@@ -72,12 +73,13 @@ def bootstrap(
     ANALYSIS may be passed in when one process runs several services on the same model (tests).
     """
     engine = make_engine(settings.database_url)
-    upgrade(engine)
     sessions = make_session_factory(engine)
     analysis = analysis or build_analysis(settings)
-    ensure_seed_knowledge(sessions, SeedDeriver(analysis.detector, analysis.documents))
-    with sessions.begin() as session:
-        sync_feeds(session, settings.feeds, utcnow())
+    with startup_lock(engine):
+        upgrade(engine)
+        ensure_seed_knowledge(sessions, SeedDeriver(analysis.detector, analysis.documents))
+        with sessions.begin() as session:
+            sync_feeds(session, settings.feeds, utcnow())
     http = make_http_client(FetchLimits.from_settings(settings.poll))
     channels = build_channels(settings.alerts, http, stream)
     return Service(settings, engine, sessions, analysis, http, channels, Metrics(channels=list(channels)))
@@ -104,7 +106,10 @@ async def process_new_articles(service: Service) -> ProcessReport:
             list(service.channels),
             story_days=service.settings.analysis.same_story_days,
             limit=service.settings.analysis.batch_articles,
+            lease_s=service.settings.claim_lease,
             metrics=service.metrics,
+            should_stop=service.stop.is_set,
+            also_reported=also_reported_channels(service.settings.alerts, service.channels),
         )
         total.processed += report.processed
         total.relevant += report.relevant
@@ -158,6 +163,11 @@ async def _guarded(name: str, job: Callable[[Service], Awaitable[object]], servi
         log.exception("job failed", extra={"job": name})
 
 
+def _is_job(task: asyncio.Task[object]) -> bool:
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", "") == _guarded.__qualname__
+
+
 async def run_forever(service: Service) -> None:
     """Run the three jobs on their ticks until SIGTERM or SIGINT, then stop cleanly."""
     loop = asyncio.get_running_loop()
@@ -195,11 +205,19 @@ async def run_forever(service: Service) -> None:
     try:
         await service.stop.wait()
     finally:
+        # Stop claiming; running jobs finish the item in hand (each commits per item) and hand
+        # back what they claimed but did not start, within the grace period.
+        started = asyncio.get_running_loop().time()
         scheduler.shutdown(wait=False)
-        # Let running jobs finish their current step: each commits per item, so none is half-done.
-        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        if pending:
-            await asyncio.wait(pending, timeout=30)
+        running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and _is_job(t)]
+        if running:
+            _, late = await asyncio.wait(running, timeout=settings.shutdown_grace)
+            for task in late:
+                task.cancel()
+        log.info(
+            "service stopping",
+            extra={"duration_ms": round((asyncio.get_running_loop().time() - started) * 1000, 1)},
+        )
         if server is not None:
             server.close()
             await server.wait_closed()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,6 +57,29 @@ def alembic_config(engine: Engine) -> Config:
     config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["engine"] = engine
     return config
+
+
+# Any fixed number: PostgreSQL advisory locks are named by integers.
+_STARTUP_LOCK_KEY = 0x6D6F6E69746F72
+
+
+@contextmanager
+def startup_lock(engine: Engine) -> Iterator[None]:
+    """Serialise start-up work (migrations, seed knowledge, feed sync) across replicas.
+
+    On PostgreSQL a session advisory lock held on its own connection; SQLite runs one process.
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _STARTUP_LOCK_KEY})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _STARTUP_LOCK_KEY})
+            connection.commit()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
