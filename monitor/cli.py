@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from functools import partial
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -193,7 +194,8 @@ def kb(ctx: click.Context, rebuild: bool, as_json: bool, config_path: Path | Non
     """Show what is known (countries, targets, denials) with evidence and source."""
     from sqlalchemy import select
 
-    from monitor.process import SeedDeriver, ensure_seed_knowledge
+    from monitor.analysis.detector import seed_knowledge
+    from monitor.process import ensure_seed_knowledge
     from monitor.service import build_analysis
     from monitor.store.db import make_engine, make_session_factory, upgrade
     from monitor.store.models import KnownFact
@@ -206,7 +208,7 @@ def kb(ctx: click.Context, rebuild: bool, as_json: bool, config_path: Path | Non
         empty = session.scalar(select(KnownFact.id).limit(1)) is None
     if rebuild or empty:
         stage = build_analysis(settings)
-        added = ensure_seed_knowledge(sessions, SeedDeriver(stage.detector, stage.documents), rebuild=True)
+        added = ensure_seed_knowledge(sessions, partial(seed_knowledge, stage.detector, stage.documents), rebuild=True)
         click.echo(f"derived {added} facts from {settings.seeds_dir}", err=True)
     with sessions() as session:
         rows = list(session.scalars(select(KnownFact).order_by(KnownFact.kind, KnownFact.value, KnownFact.id)))

@@ -21,7 +21,6 @@ from monitor.alerts.content import AlertContent, ClosestAllegation, FindingView
 from monitor.alerts.followups import also_reported_rows
 from monitor.analysis.detector import Analysis, ArticleInput, Detector
 from monitor.analysis.knowledge import Fact, KnowledgeBase, Story
-from monitor.analysis.seeds import SeedDocument
 from monitor.metrics import Metrics
 from monitor.store.db import SessionFactory
 from monitor.store.models import Alert, Article, Feed, Finding, KnownFact, utcnow
@@ -115,7 +114,7 @@ def store_seed_knowledge(session: Session, facts: Sequence[Fact]) -> int:
 
 def ensure_seed_knowledge(
     session_factory: SessionFactory,
-    derive: "SeedDeriver",
+    derive: Callable[[], Sequence[Fact]],
     *,
     rebuild: bool = False,
 ) -> int:
@@ -124,19 +123,6 @@ def ensure_seed_knowledge(
         if has_seed_knowledge(session) and not rebuild:
             return 0
         return store_seed_knowledge(session, derive())
-
-
-class SeedDeriver:
-    """Derives seed facts lazily, so a database that already holds them costs nothing."""
-
-    def __init__(self, detector: Detector, documents: Sequence[SeedDocument]) -> None:
-        self._detector = detector
-        self._documents = list(documents)
-
-    def __call__(self) -> list[Fact]:
-        from monitor.analysis.detector import seed_knowledge
-
-        return seed_knowledge(self._detector, self._documents)
 
 
 def _describe_fact(fact: Fact) -> str:

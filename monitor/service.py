@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from functools import partial
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,14 +18,14 @@ from sqlalchemy import Engine, select
 from monitor.alerts.channels import Channel, build_channels
 from monitor.alerts.dispatch import DispatchReport, dispatch_alerts
 from monitor.alerts.followups import also_reported_channels
-from monitor.analysis.detector import Detector
+from monitor.analysis.detector import Detector, seed_knowledge
 from monitor.analysis.embedder import Embedder
 from monitor.analysis.seeds import SeedCorpus, SeedDocument, load_seed_documents
 from monitor.config import Settings
 from monitor.ingest.fetch import FetchLimits, make_http_client
 from monitor.ingest.refresh import RefreshResult, poll_due_feeds, sync_feeds
 from monitor.metrics import Metrics
-from monitor.process import ProcessReport, SeedDeriver, ensure_seed_knowledge, process_articles
+from monitor.process import ProcessReport, ensure_seed_knowledge, process_articles
 from monitor.store.db import SessionFactory, make_engine, make_session_factory, startup_lock, upgrade
 from monitor.store.models import Alert, Article, utcnow
 from monitor.web import outbox_refresher, serve_http, service_checks
@@ -77,7 +78,7 @@ def bootstrap(
     analysis = analysis or build_analysis(settings)
     with startup_lock(engine):
         upgrade(engine)
-        ensure_seed_knowledge(sessions, SeedDeriver(analysis.detector, analysis.documents))
+        ensure_seed_knowledge(sessions, partial(seed_knowledge, analysis.detector, analysis.documents))
         with sessions.begin() as session:
             sync_feeds(session, settings.feeds, utcnow())
     http = make_http_client(FetchLimits.from_settings(settings.poll))
