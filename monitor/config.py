@@ -24,7 +24,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_CONFIG_PATH = Path("config/monitor.yaml")
 
@@ -85,7 +89,18 @@ class FeedConfig(StrictModel):
 
 
 class PollSettings(StrictModel):
+    # The schedule. A feed's own `interval` is always honoured as given (down to 1 s). Otherwise:
+    #   adaptive (default when `interval` is absent from the config file): each feed's interval
+    #     starts at `interval`, halves after a poll that brought new articles, grows by half after
+    #     one that brought none (or a 304), always within [min_interval, max_interval]; a server's
+    #     Cache-Control max-age or Expires may stretch it up to max_interval. The current value is
+    #     kept on the feed row, so a restart resumes it.
+    #   fixed: `interval` written in the file (or `adaptive: false`) polls every feed every
+    #     `interval`, as given. `adaptive: true` makes `interval` the adaptive starting point.
     interval: Duration = 15 * 60.0
+    adaptive: bool | None = None
+    min_interval: Duration = 5 * 60.0
+    max_interval: Duration = 2 * 3600.0
     # The scheduler's tick: how often due feeds are claimed. Feeds due between ticks wait for it.
     tick: Duration = 1.0
     timeout: Duration = 20.0
@@ -97,20 +112,73 @@ class PollSettings(StrictModel):
     # A failing feed waits base * 2**(errors-1), jittered, capped at max; it is never dropped.
     backoff_base: Duration = 60.0
     backoff_max: Duration = 6 * 3600.0
+    # A feed failing this long raises one operator alert, and one more when it recovers.
+    failing_alert_after: Duration = 3600.0
+    # An entry's text (and title) longer than this is cut and the article marked truncated.
+    max_entry_chars: int = Field(default=100_000, ge=100)
+    # Article pages (full_text feeds) on private, loopback or link-local addresses are refused
+    # unless this is true. Feed URLs themselves are the operator's choice and never refused.
+    allow_private_addresses: bool = False
+
+    @property
+    def is_adaptive(self) -> bool:
+        if self.adaptive is not None:
+            return self.adaptive
+        return "interval" not in self.model_fields_set
+
+    @model_validator(mode="after")
+    def _interval_bounds(self) -> PollSettings:
+        if self.min_interval > self.max_interval:
+            raise ValueError("min_interval must not be longer than max_interval")
+        return self
 
 
-class ConsoleChannelSettings(StrictModel):
+FindingKindName = Literal["country", "target", "denial"]
+
+
+class ChannelFilter(StrictModel):
+    """What one channel is told about: finding kinds, a relevance floor and feed tags.
+
+    An alert whose findings all fall outside ``kinds`` (or whose relevance is below
+    ``min_relevance``, or whose feed carries none of ``feed_tags``) is not sent on the channel;
+    its row is kept with status "filtered". Findings of other kinds are left out of the message.
+    """
+
+    # None: every kind. Otherwise only these kinds are shown, and an alert with none is filtered.
+    kinds: list[FindingKindName] | None = None
+    min_relevance: float = Field(default=0.0, ge=-1, le=1)
+    # Empty: every feed. Otherwise the article's feed must carry at least one of these tags.
+    feed_tags: list[str] = Field(default_factory=list)
+    # At most one message per this many seconds on the channel; the rest wait, in order.
+    # None: as fast as the server answers.
+    rate_limit: Duration | None = None
+
+
+class ConsoleChannelSettings(ChannelFilter):
     enabled: bool = True
 
 
-class SlackChannelSettings(StrictModel):
+class SlackChannelSettings(ChannelFilter):
     enabled: bool = True
     webhook_url: SecretStr | None = None
+    # With a bot token and a channel the alerts go through chat.postMessage instead of the
+    # webhook, so that a later "also reported by" can be a threaded reply to its alert.
+    bot_token: SecretStr | None = None
+    channel: str | None = None
+    # Where the Web API lives (tests point it at a local server).
+    api_url: str = "https://slack.com/api/"
     timeout: Duration = 10.0
+    # Slack accepts about one message per second per webhook or channel.
+    rate_limit: Duration | None = 1.0
+
+    @property
+    def threads(self) -> bool:
+        """True when alerts go through the Web API, so replies can be threaded."""
+        return bool(self.bot_token and self.bot_token.get_secret_value() and self.channel)
 
     @property
     def active(self) -> bool:
-        return self.enabled and bool(self.webhook_url and self.webhook_url.get_secret_value())
+        return self.enabled and (self.threads or bool(self.webhook_url and self.webhook_url.get_secret_value()))
 
     @field_validator("webhook_url")
     @classmethod
@@ -120,8 +188,22 @@ class SlackChannelSettings(StrictModel):
                 raise ValueError("must be an http(s) URL")
         return value
 
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not re.match(r"^https?://", value):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
 
-class EmailChannelSettings(StrictModel):
+    @model_validator(mode="after")
+    def _bot_pair(self) -> SlackChannelSettings:
+        token = bool(self.bot_token and self.bot_token.get_secret_value())
+        if token != bool(self.channel):
+            raise ValueError("bot_token and channel go together: set both (threaded replies) or neither")
+        return self
+
+
+class EmailChannelSettings(ChannelFilter):
     enabled: bool = True
     host: str = ""
     port: int = Field(default=587, ge=1, le=65535)
@@ -132,6 +214,9 @@ class EmailChannelSettings(StrictModel):
     sender: str = Field(default="", validation_alias=AliasChoices("from", "sender"))
     to: list[str] = Field(default_factory=list)
     timeout: Duration = 30.0
+    # With a period (e.g. 1h), one message per period lists every finding since the last one,
+    # and "also reported by" lines; individual email alerts then wait for the digest.
+    digest: Duration | None = None
 
     @property
     def active(self) -> bool:
@@ -156,15 +241,55 @@ class EmailChannelSettings(StrictModel):
         return self
 
 
+class WebhookChannelSettings(ChannelFilter):
+    """A generic JSON webhook, signed with HMAC-SHA256 (see monitor/alerts/webhook_schema.json)."""
+
+    enabled: bool = True
+    url: SecretStr | None = None
+    secret: SecretStr | None = None
+    timeout: Duration = 10.0
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and bool(self.url and self.url.get_secret_value())
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            if not re.match(r"^https?://", value.get_secret_value()):
+                raise ValueError("must be an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _signed(self) -> WebhookChannelSettings:
+        if self.active and not (self.secret and self.secret.get_secret_value()):
+            raise ValueError("secret is required: every webhook POST is signed with it")
+        return self
+
+
 class AlertSettings(StrictModel):
     console: ConsoleChannelSettings = Field(default_factory=ConsoleChannelSettings)
     slack: SlackChannelSettings = Field(default_factory=lambda: SlackChannelSettings(enabled=False))
     email: EmailChannelSettings = Field(default_factory=lambda: EmailChannelSettings(enabled=False))
-    # Delivery: the first retry within retry_base, doubling up to retry_max, dead after max_attempts.
-    retry_base: Duration = 5.0
+    webhook: WebhookChannelSettings = Field(default_factory=lambda: WebhookChannelSettings(enabled=False))
+    # Delivery: the first retry within retry_base (jittered down by up to half), doubling up to
+    # retry_max, dead after max_attempts. A server's Retry-After is honoured.
+    retry_base: Duration = 10.0
     retry_max: Duration = 600.0
     max_attempts: int = Field(default=12, ge=1)
     dispatch_interval: Duration = 1.0
+    # A dispatcher holds an alert this long while sending it; if it dies mid-send, the alert is
+    # sent again after this (the one duplicate a crash can cause). Longer than any channel timeout.
+    claim_lease: Duration = 120.0
+
+    @model_validator(mode="after")
+    def _lease_covers_sends(self) -> AlertSettings:
+        channels = (self.slack, self.email, self.webhook)
+        longest = max([channel.timeout for channel in channels if channel.active] or [0.0])
+        if self.claim_lease < 2 * longest:
+            raise ValueError(f"claim_lease must be at least twice the longest channel timeout ({longest:g}s)")
+        return self
 
 
 class AnalysisSettings(StrictModel):
@@ -173,6 +298,10 @@ class AnalysisSettings(StrictModel):
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     batch_size: int = Field(default=32, ge=1)
     device: str = "cpu"
+    # How the model runs: torch (sentence-transformers on PyTorch, the reference), onnx (exported
+    # once to an int8 ONNX file under cache_dir and run by ONNX Runtime: faster on CPU, cosine
+    # >= 0.99 with torch), or openvino (needs the openvino package, not installed by default).
+    backend: Literal["torch", "onnx", "openvino"] = "torch"
     # Thresholds are cosine similarities (MiniLM, unit vectors) unless noted; `monitor eval --sweep`
     # shows how precision and recall move with them. Defaults:
     #   relevance_threshold 0.47: an article is relevant when its best allegation sentence (blended
@@ -227,6 +356,11 @@ class Settings(BaseSettings):
     seeds_dir: Path = Path("seeds")
     cache_dir: Path = Path("data/cache")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # On SIGTERM the service stops claiming work and exits within this long.
+    shutdown_grace: Duration = 30.0
+    # How long a replica's claim on a feed, an article or an alert lasts; a replica that dies
+    # releases its work when this has passed.
+    claim_lease: Duration = 300.0
     poll: PollSettings = Field(default_factory=PollSettings)
     feeds: list[FeedConfig] = Field(default_factory=list)
     feeds_file: Path | None = None

@@ -88,7 +88,13 @@ def bootstrap(
 
 async def poll_feeds(service: Service, *, all_feeds: bool = False, only_feed: str | None = None) -> list[RefreshResult]:
     results = await poll_due_feeds(
-        service.sessions, service.http, service.settings.poll, all_feeds=all_feeds, only_feed=only_feed
+        service.sessions,
+        service.http,
+        service.settings.poll,
+        all_feeds=all_feeds,
+        only_feed=only_feed,
+        alert_channels=list(service.channels),
+        lease_s=service.settings.claim_lease,
     )
     for result in results:
         service.metrics.poll(str(result.outcome), result.duration_ms / 1000)

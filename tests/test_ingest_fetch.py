@@ -273,3 +273,15 @@ async def test_cache_control_max_age(server: FeedServer, client, cache_control: 
     server.set_feed("/feed.xml", FEED, headers={"Cache-Control": cache_control} if cache_control else None)
     outcome = await fetch(client, server.url("/feed.xml"))
     assert outcome.max_age_s == expected
+
+
+async def test_expires_gives_the_freshness_when_there_is_no_max_age(server: FeedServer, client) -> None:
+    # Measured against the server's own Date header (which the test server always sends).
+    expires = format_datetime(datetime.now(UTC) + timedelta(minutes=30), usegmt=True)
+    server.set_feed("/feed.xml", FEED, headers={"Expires": expires})
+    freshness = (await fetch(client, server.url("/feed.xml"))).max_age_s
+    assert freshness is not None and 1790 <= freshness <= 1800
+    server.set_feed("/feed.xml", FEED, headers={"Expires": expires, "Cache-Control": "max-age=60"})
+    assert (await fetch(client, server.url("/feed.xml"))).max_age_s == 60  # max-age wins
+    server.set_feed("/feed.xml", FEED, headers={"Expires": "0"})
+    assert (await fetch(client, server.url("/feed.xml"))).max_age_s == 0  # invalid: already stale

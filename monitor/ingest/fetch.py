@@ -7,16 +7,20 @@ problems, so the orchestrator reads as a plain decision on `outcome.kind`.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
+import socket
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from http import HTTPStatus
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -121,11 +125,77 @@ async def fetch_feed(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
+
+    async def exchange() -> FetchOutcome:
+        async with client.stream("GET", url, headers=headers, timeout=_timeout(limits)) as response:
+            return await _outcome(response, etag, last_modified, limits, started)
+
+    return await _bounded(exchange, url, limits, started)
+
+
+async def fetch_page(
+    client: httpx.AsyncClient, url: str, *, limits: FetchLimits, allow_private: bool
+) -> FetchOutcome:
+    """GET an article page; unless allow_private, every hop must resolve to public addresses.
+
+    Redirects are followed here, hop by hop, so that a public page cannot bounce the request to
+    an internal one. (A host that resolves differently on the second lookup is not caught.)
+    """
+    if allow_private:
+        return await fetch_feed(client, url, etag=None, last_modified=None, limits=limits)
+    started = time.perf_counter()
+    headers = {"Accept-Encoding": ACCEPT_ENCODING}
+
+    async def exchange() -> FetchOutcome:
+        current = url
+        for _ in range(limits.max_redirects + 1):
+            refusal = await private_address_refusal(current)
+            if refusal:
+                return _failure(current, refusal, started)
+            async with client.stream(
+                "GET", current, headers=headers, timeout=_timeout(limits), follow_redirects=False
+            ) as response:
+                if response.next_request is None:
+                    return await _outcome(response, None, None, limits, started)
+                current = str(response.next_request.url)
+        raise httpx.TooManyRedirects("too many redirects")
+
+    return await _bounded(exchange, url, limits, started)
+
+
+async def private_address_refusal(url: str) -> str | None:
+    """Why url must not be fetched (its host is or resolves to a non-public address), or None."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None  # httpx reports the invalid URL
+    if not host:
+        return None
+    try:
+        addresses = {ipaddress.ip_address(host)}
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            return f"fetch: cannot resolve {host}: {exc.strerror or exc}"
+        addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
+    for address in sorted(addresses, key=str):
+        mapped = getattr(address, "ipv4_mapped", None)
+        checked = mapped or address
+        if not checked.is_global or checked.is_multicast:
+            return f"fetch: refused {host}: {address} is a private, loopback or link-local address"
+    return None
+
+
+async def _bounded(
+    exchange: Callable[[], Awaitable[FetchOutcome]], url: str, limits: FetchLimits, started: float
+) -> FetchOutcome:
     try:
         # httpx times each phase; this bounds the whole exchange, slow-drip bodies included.
         async with asyncio.timeout(limits.timeout_s):
-            async with client.stream("GET", url, headers=headers, timeout=_timeout(limits)) as response:
-                return await _outcome(response, etag, last_modified, limits, started)
+            return await exchange()
     except TimeoutError:
         return _failure(url, f"fetch: timed out after {limits.timeout_s:g}s", started)
     except httpx.TimeoutException:
@@ -175,7 +245,7 @@ async def _outcome(
         etag=headers.get("etag") or (sent_etag if not_modified else None),
         last_modified=headers.get("last-modified") or (sent_last_modified if not_modified else None),
         retry_after_s=retry_after,
-        max_age_s=_max_age_s(headers.get("cache-control")),
+        max_age_s=_freshness_s(headers),
         error=error,
         duration_ms=_elapsed_ms(started),
     )
@@ -281,6 +351,33 @@ def _permanent_target(response: httpx.Response) -> str | None:
 
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
+
+
+def _freshness_s(headers: dict[str, str], now: datetime | None = None) -> float | None:
+    """How long the server says the response stays fresh: Cache-Control max-age, else Expires."""
+    cache_control = headers.get("cache-control")
+    if cache_control and ("no-store" in cache_control.lower() or "no-cache" in cache_control.lower()):
+        return None
+    max_age = _max_age_s(cache_control)
+    if max_age is not None:
+        return max_age
+    expires = headers.get("expires")
+    if not expires:
+        return None
+    try:
+        when = parsedate_to_datetime(expires.strip())
+    except (TypeError, ValueError, IndexError):
+        return 0.0  # RFC 9111: an invalid Expires means already expired
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    # Measured from the server's own clock when it sent one, so clock skew does not count.
+    try:
+        origin = parsedate_to_datetime(headers["date"]) if "date" in headers else None
+    except (TypeError, ValueError, IndexError):
+        origin = None
+    if origin is not None and origin.tzinfo is None:
+        origin = origin.replace(tzinfo=UTC)
+    return max(0.0, (when - (origin or now or datetime.now(UTC))).total_seconds())
 
 
 def _max_age_s(cache_control: str | None) -> float | None:

@@ -7,11 +7,12 @@ the outcome and the next poll time on the feed row.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -22,10 +23,16 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import FeedConfig, PollSettings
-from monitor.ingest.fetch import FetchKind, FetchLimits, FetchOutcome, fetch_feed
+from monitor.ingest.fetch import (
+    FetchKind,
+    FetchLimits,
+    FetchOutcome,
+    fetch_feed,
+    fetch_page,
+)
 from monitor.ingest.parse import Entry, FeedParseError, ParsedFeed, parse_feed
 from monitor.ingest.text import extract_article_text
-from monitor.store.models import Article, Feed
+from monitor.store.models import Alert, Article, ArticleFeed, Feed
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +47,8 @@ MAX_RETRY_AFTER_S = 86400.0
 MAX_PAGES_PER_REFRESH = 30
 # Rows per INSERT: well under SQLite's bound-parameter limit.
 INSERT_BATCH = 200
+# Feeds whose results one transaction writes during a poll cycle.
+WRITE_GROUP = 200
 
 Outcome = FetchKind | Literal["parse_error"]
 PARSE_ERROR: Literal["parse_error"] = "parse_error"
@@ -56,6 +65,14 @@ class RefreshResult:
     http_status: int | None = None
     next_poll_at: datetime | None = None
     duration_ms: float = 0.0
+    # Entries new to this feed that another feed had already brought: linked, not stored again.
+    linked: int = 0
+    # New articles whose text was cut at poll.max_entry_chars.
+    truncated: int = 0
+    # The document was not well-formed XML (feedparser's bozo flag) but entries were read from it.
+    bozo: bool = False
+    # "failing" or "recovered" when this refresh wrote an operator alert about the feed.
+    alert: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,17 @@ class _Target:
     etag: str | None
     last_modified: str | None
     full_text: bool
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """What the network and the parser made of one feed, before anything is written."""
+
+    target: _Target
+    outcome: FetchOutcome
+    parsed: ParsedFeed | None
+    parse_error: str | None
+    started: float
 
 
 # --------------------------------------------------------------------------- config -> rows
@@ -131,7 +159,7 @@ def _apply_config(feed: Feed, config: FeedConfig, now: datetime) -> None:
 # --------------------------------------------------------------------------- claiming
 
 
-def claim_due_feeds(session: Session, now: datetime, limit: int) -> list[int]:
+def claim_due_feeds(session: Session, now: datetime, limit: int, lease_s: float = CLAIM_LEASE_S) -> list[int]:
     """Ids of active feeds due by now, oldest first, leased to this poller.
 
     The caller commits, promptly: the lease is what keeps a second poller off these feeds.
@@ -152,7 +180,7 @@ def claim_due_feeds(session: Session, now: datetime, limit: int) -> list[int]:
         session.scalars(
             update(Feed)
             .where(Feed.id.in_(due), Feed.next_poll_at <= now)
-            .values(next_poll_at=now + timedelta(seconds=CLAIM_LEASE_S))
+            .values(next_poll_at=now + timedelta(seconds=lease_s))
             .returning(Feed.id)
             .execution_options(synchronize_session=False)
         )
@@ -169,28 +197,44 @@ async def refresh_feed(
     feed_id: int,
     poll: PollSettings,
     now: datetime | None = None,
+    alert_channels: Sequence[str] = (),
 ) -> RefreshResult:
+    """Fetch, parse and store one feed now, in its own transaction (errors are recorded, not raised)."""
     now = now or datetime.now(UTC)
+    target = _load_target(session_factory, feed_id)
+    fetched = await _fetch_and_parse(session_factory, client, target, poll)
+    with session_factory.begin() as session:
+        result = _record(session, fetched, poll, now, alert_channels)
+    _log(result, fetched.outcome)
+    return result
+
+
+def _load_target(session_factory: sessionmaker[Session], feed_id: int) -> _Target:
+    with session_factory() as session:
+        row = session.execute(_TARGET_COLUMNS.where(Feed.id == feed_id)).first()
+        if row is None:
+            raise LookupError(f"refresh: no feed with id {feed_id}")
+        return _Target(*row)
+
+
+_TARGET_COLUMNS = select(Feed.id, Feed.name, Feed.url, Feed.etag, Feed.last_modified, Feed.full_text)
+
+
+async def _fetch_and_parse(
+    session_factory: sessionmaker[Session],
+    client: httpx.AsyncClient,
+    target: _Target,
+    poll: PollSettings,
+) -> _Fetched:
     started = time.perf_counter()
     limits = FetchLimits.from_settings(poll)
-    target = _load_target(session_factory, feed_id)
     outcome = await fetch_feed(
         client, target.url, etag=target.etag, last_modified=target.last_modified, limits=limits
     )
     parsed, parse_error = await _parse(outcome)
     if parsed is not None and target.full_text:
         parsed = await _with_page_text(session_factory, client, target.id, parsed, limits, poll)
-    result = _record(session_factory, target, outcome, parsed, parse_error, poll, now, started)
-    _log(result, outcome)
-    return result
-
-
-def _load_target(session_factory: sessionmaker[Session], feed_id: int) -> _Target:
-    with session_factory() as session:
-        feed = session.get(Feed, feed_id)
-        if feed is None:
-            raise LookupError(f"refresh: no feed with id {feed_id}")
-        return _Target(feed.id, feed.name, feed.url, feed.etag, feed.last_modified, feed.full_text)
+    return _Fetched(target, outcome, parsed, parse_error, started)
 
 
 async def _parse(outcome: FetchOutcome) -> tuple[ParsedFeed | None, str | None]:
@@ -216,10 +260,11 @@ async def _with_page_text(
 ) -> ParsedFeed:
     """For full_text feeds: each unseen entry's text becomes its page's main text, when found.
 
-    Only entries not stored yet cost a page fetch, at most MAX_PAGES_PER_REFRESH of them (a
-    first poll of a long feed would otherwise hold the tick); the rest keep the feed's text.
+    Only entries not stored yet (from this feed or another) cost a page fetch, at most
+    MAX_PAGES_PER_REFRESH of them (a first poll of a long feed would otherwise hold the tick);
+    the rest keep the feed's text.
     """
-    unseen = _unseen(session_factory, feed_id, parsed.entries)
+    unseen = await asyncio.to_thread(_unseen, session_factory, feed_id, parsed.entries)
     wanted = [entry for entry in unseen if entry.url][:MAX_PAGES_PER_REFRESH]
     if not wanted:
         return parsed
@@ -228,7 +273,7 @@ async def _with_page_text(
 
     async def page_text(entry: Entry) -> tuple[str, str | None]:
         async with gate:
-            return entry.key, await _page_text(client, entry.url or "", limits)
+            return entry.key, await _page_text(client, entry.url or "", limits, poll.allow_private_addresses)
 
     texts = dict(await asyncio.gather(*(page_text(entry) for entry in wanted)))
     entries = [
@@ -238,20 +283,18 @@ async def _with_page_text(
 
 
 def _unseen(session_factory: sessionmaker[Session], feed_id: int, entries: Sequence[Entry]) -> list[Entry]:
-    keys = [entry.key for entry in entries]
+    shared = _shared_urls(entries)
     with session_factory() as session:
-        stored = set(
-            session.scalars(
-                select(Article.entry_key).where(Article.feed_id == feed_id, Article.entry_key.in_(keys))
-            )
-        )
-    return [entry for entry in entries if entry.key not in stored]
+        linked = _linked_keys(session, feed_id, [entry.key for entry in entries])
+        fresh = [entry for entry in entries if entry.key not in linked]
+        known = _known_articles(session, [_identity(entry, shared) for entry in fresh])
+    return [entry for entry in fresh if known.find(_identity(entry, shared)) is None]
 
 
-async def _page_text(client: httpx.AsyncClient, url: str, limits: FetchLimits) -> str | None:
-    page = await fetch_feed(client, url, etag=None, last_modified=None, limits=limits)
+async def _page_text(client: httpx.AsyncClient, url: str, limits: FetchLimits, allow_private: bool) -> str | None:
+    page = await fetch_page(client, url, limits=limits, allow_private=allow_private)
     if page.kind is not FetchKind.NEW_CONTENT:
-        logger.info("article page not fetched: %s", page.error, extra={"url": url})
+        logger.info("article page not fetched: %s", page.error, extra={"url": url, "error": page.error})
         return None
     try:
         return await asyncio.to_thread(extract_article_text, page.content, page.url)
@@ -261,53 +304,166 @@ async def _page_text(client: httpx.AsyncClient, url: str, limits: FetchLimits) -
         return None
 
 
+# --------------------------------------------------------------------------- recording
+
+
 def _record(
-    session_factory: sessionmaker[Session],
-    target: _Target,
-    outcome: FetchOutcome,
-    parsed: ParsedFeed | None,
-    parse_error: str | None,
+    session: Session,
+    fetched: _Fetched,
     poll: PollSettings,
     now: datetime,
-    started: float,
+    alert_channels: Sequence[str],
 ) -> RefreshResult:
-    """Store the new articles and the feed's new state in one transaction."""
-    kind: Outcome = PARSE_ERROR if parse_error else outcome.kind
-    error = parse_error or outcome.error
-    with session_factory() as session, session.begin():
-        feed = session.get(Feed, target.id)
-        if feed is None:
-            raise LookupError(f"refresh: feed {target.id} disappeared during the refresh")
-        new_articles = _store_entries(session, feed.id, parsed.entries, now) if parsed else 0
-        _apply_outcome(feed, kind, outcome, parsed, error, poll, now)
-        next_poll_at = feed.next_poll_at
+    """Store the new articles and the feed's new state (the caller owns the transaction)."""
+    target, outcome, parsed = fetched.target, fetched.outcome, fetched.parsed
+    kind: Outcome = PARSE_ERROR if fetched.parse_error else outcome.kind
+    error = fetched.parse_error or outcome.error
+    feed = session.get(Feed, target.id)
+    if feed is None:
+        raise LookupError(f"refresh: feed {target.id} disappeared during the refresh")
+    stored = _store_entries(session, feed.id, parsed.entries, now, poll.max_entry_chars) if parsed else _Stored()
+    alert = _apply_outcome(session, feed, kind, outcome, parsed, stored, error, poll, now, alert_channels)
     return RefreshResult(
         feed_id=target.id,
         feed_name=target.name,
         outcome=kind,
-        new_articles=new_articles,
+        new_articles=stored.new,
         entries=len(parsed.entries) if parsed else 0,
         error=error,
         http_status=outcome.status,
-        next_poll_at=next_poll_at,
-        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        next_poll_at=feed.next_poll_at,
+        duration_ms=round((time.perf_counter() - fetched.started) * 1000, 1),
+        linked=stored.linked,
+        truncated=stored.truncated,
+        bozo=bool(parsed and parsed.bozo),
+        alert=alert,
     )
 
 
-def _store_entries(session: Session, feed_id: int, entries: Sequence[Entry], now: datetime) -> int:
-    """Insert entries not stored yet; a re-poll or a concurrent poller never duplicates one."""
-    insert = _dialect_insert(session)
-    rows = [_article_row(feed_id, entry, now) for entry in entries]
-    inserted = 0
-    for start in range(0, len(rows), INSERT_BATCH):
-        statement = (
-            insert(Article)
-            .values(rows[start : start + INSERT_BATCH])
-            .on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
-            .returning(Article.id)
+@dataclass
+class _Stored:
+    new: int = 0
+    linked: int = 0
+    truncated: int = 0
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """How an entry is recognised across feeds: its canonical URL and its guid, hashed."""
+
+    key: str
+    url_hash: str | None
+    guid_hash: str | None
+
+
+@dataclass
+class _KnownArticles:
+    by_url: dict[str, int]
+    by_guid: dict[str, int]
+
+    def find(self, identity: _Identity) -> int | None:
+        if identity.url_hash and identity.url_hash in self.by_url:
+            return self.by_url[identity.url_hash]
+        if identity.guid_hash and identity.guid_hash in self.by_guid:
+            return self.by_guid[identity.guid_hash]
+        return None
+
+
+def _store_entries(
+    session: Session, feed_id: int, entries: Sequence[Entry], now: datetime, max_chars: int
+) -> _Stored:
+    """Entries not seen in this feed yet: linked to the article when another feed brought it,
+    otherwise stored as a new article. A re-poll or a concurrent poller never duplicates one."""
+    stored = _Stored()
+    linked = _linked_keys(session, feed_id, [entry.key for entry in entries])
+    fresh = [entry for entry in entries if entry.key not in linked]
+    if not fresh:
+        return stored
+    shared = _shared_urls(entries)
+    identities = {entry.key: _identity(entry, shared) for entry in fresh}
+    known = _known_articles(session, list(identities.values()))
+    links: dict[str, int] = {}
+    rows: list[dict[str, Any]] = []
+    for entry in fresh:
+        article_id = known.find(identities[entry.key])
+        if article_id is not None:
+            links[entry.key] = article_id
+        else:
+            rows.append(_article_row(feed_id, entry, identities[entry.key], now, max_chars))
+    inserted = _insert_articles(session, rows)
+    stored.new = len(inserted)
+    stored.truncated = sum(1 for row in rows if row["truncated"] and row["entry_key"] in inserted)
+    lost = [identities[row["entry_key"]] for row in rows if row["entry_key"] not in inserted]
+    if lost:
+        # Another poller stored these a moment ago (through this feed or another one).
+        again = _known_articles(session, lost)
+        same_feed = _own_articles(session, feed_id, [identity.key for identity in lost])
+        for identity in lost:
+            article_id = again.find(identity) or same_feed.get(identity.key)
+            if article_id is not None:
+                links[identity.key] = article_id
+    stored.linked = len(links)
+    _insert_links(session, feed_id, {**inserted, **links}, now)
+    return stored
+
+
+def _linked_keys(session: Session, feed_id: int, keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(list(keys)):
+        found.update(
+            session.scalars(
+                select(ArticleFeed.entry_key).where(ArticleFeed.feed_id == feed_id, ArticleFeed.entry_key.in_(chunk))
+            )
         )
-        inserted += len(session.execute(statement).all())
+    return found
+
+
+def _known_articles(session: Session, identities: Sequence[_Identity]) -> _KnownArticles:
+    known = _KnownArticles({}, {})
+    url_hashes = [identity.url_hash for identity in identities if identity.url_hash]
+    guid_hashes = [identity.guid_hash for identity in identities if identity.guid_hash]
+    for column, hashes, found in (
+        (Article.url_hash, url_hashes, known.by_url),
+        (Article.guid_hash, guid_hashes, known.by_guid),
+    ):
+        for chunk in _chunks(hashes):
+            for article_id, value in session.execute(select(Article.id, column).where(column.in_(chunk))):
+                found[value] = article_id
+    return known
+
+
+def _own_articles(session: Session, feed_id: int, keys: Sequence[str]) -> dict[str, int]:
+    rows = session.execute(
+        select(Article.entry_key, Article.id).where(Article.feed_id == feed_id, Article.entry_key.in_(keys))
+    )
+    return {key: article_id for key, article_id in rows}
+
+
+def _insert_articles(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """entry_key -> id of the rows inserted; a row whose URL, guid or key is taken is skipped."""
+    insert = _dialect_insert(session)
+    inserted: dict[str, int] = {}
+    for chunk in _chunks(list(rows), INSERT_BATCH):
+        statement = insert(Article).values(chunk).on_conflict_do_nothing().returning(Article.id, Article.entry_key)
+        inserted.update({key: article_id for article_id, key in session.execute(statement)})
     return inserted
+
+
+def _insert_links(session: Session, feed_id: int, links: dict[str, int], now: datetime) -> None:
+    if not links:
+        return
+    insert = _dialect_insert(session)
+    rows = [
+        {"article_id": article_id, "feed_id": feed_id, "entry_key": key, "first_seen_at": now}
+        for key, article_id in links.items()
+    ]
+    for chunk in _chunks(rows, INSERT_BATCH):
+        session.execute(insert(ArticleFeed).values(chunk).on_conflict_do_nothing())
+
+
+def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _dialect_insert(session: Session) -> Any:
@@ -321,34 +477,79 @@ def _dialect_insert(session: Session) -> Any:
     return insert
 
 
-def _article_row(feed_id: int, entry: Entry, now: datetime) -> dict[str, Any]:
+def _shared_urls(entries: Sequence[Entry]) -> set[str]:
+    """URLs that several entries of one feed point to: a section page, not an article's address."""
+    counts = Counter(entry.url for entry in entries if entry.url)
+    return {url for url, count in counts.items() if count > 1}
+
+
+def _identity(entry: Entry, shared_urls: set[str]) -> _Identity:
+    url = entry.url if entry.url and entry.url not in shared_urls else None
+    return _Identity(entry.key, url_hash(url), guid_hash(entry.key))
+
+
+def url_hash(url: str | None) -> str | None:
+    """The cross-feed identity of a canonical article URL; None for a site's front page."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.path in ("", "/") and not parts.query:
+        return None
+    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def guid_hash(key: str) -> str | None:
+    """The cross-feed identity of an entry key, when it is a URI (tag:, urn:, http:, sha256:).
+
+    A bare number or slug ("1234", "story-7") is only unique within its own feed.
+    """
+    if ":" not in key.strip(":"):
+        return None
+    if key.lower().startswith(("http://", "https://")):
+        return url_hash(key)
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _article_row(feed_id: int, entry: Entry, identity: _Identity, now: datetime, max_chars: int) -> dict[str, Any]:
+    truncated = len(entry.text) > max_chars or len(entry.title) > max_chars
     return {
         "feed_id": feed_id,
         "entry_key": entry.key,
         "url": entry.url,
-        "title": entry.title,
-        "text": entry.text,
+        "title": entry.title[:max_chars],
+        "text": entry.text[:max_chars],
         "published_at": entry.published,
         "fetched_at": now,
         "status": "new",
         "attempts": 0,
+        "truncated": truncated,
+        "url_hash": identity.url_hash,
+        "guid_hash": identity.guid_hash,
     }
 
 
 def _apply_outcome(
+    session: Session,
     feed: Feed,
     kind: Outcome,
     outcome: FetchOutcome,
     parsed: ParsedFeed | None,
+    stored: _Stored,
     error: str | None,
     poll: PollSettings,
     now: datetime,
-) -> None:
+    alert_channels: Sequence[str],
+) -> str | None:
+    """The feed's new state and next poll time; returns "failing"/"recovered" when it alerted."""
     feed.last_polled_at = now
     feed.last_status = _status_label(kind)
     feed.last_http_status = outcome.status
-    succeeded = kind in (FetchKind.NEW_CONTENT, FetchKind.NOT_MODIFIED)
-    if succeeded:
+    alert = None
+    if kind in (FetchKind.NEW_CONTENT, FetchKind.NOT_MODIFIED):
+        first_success = feed.last_success_at is None
         feed.consecutive_errors = 0
         feed.last_error = None
         feed.last_success_at = now
@@ -359,9 +560,13 @@ def _apply_outcome(
             feed.url = outcome.moved_to
         if parsed is not None:
             feed.entries_seen = len(parsed.entries)
+        alert = _recovered(session, feed, now, alert_channels)
+        if poll.is_adaptive and not feed.interval_s:
+            feed.adaptive_interval_s = adapt_interval_s(
+                feed.adaptive_interval_s, stored.new + stored.linked, poll, first=first_success
+            )
     else:
-        feed.consecutive_errors = (feed.consecutive_errors or 0) + 1
-        feed.last_error = error
+        alert = _failed(session, feed, error or f"fetch: {kind}", poll, now, alert_channels)
     delay = next_poll_delay_s(
         kind,
         interval_s=feed.interval_s,
@@ -369,13 +574,79 @@ def _apply_outcome(
         poll=poll,
         retry_after_s=outcome.retry_after_s,
         max_age_s=outcome.max_age_s,
+        adaptive_interval_s=feed.adaptive_interval_s,
     )
     feed.next_poll_at = now + timedelta(seconds=delay)
+    return alert
+
+
+def _failed(
+    session: Session, feed: Feed, error: str, poll: PollSettings, now: datetime, alert_channels: Sequence[str]
+) -> str | None:
+    """Count a failure; a feed failing for poll.failing_alert_after alerts the operator once."""
+    feed.consecutive_errors = (feed.consecutive_errors or 0) + 1
+    feed.last_error = error
+    if feed.failing_since is None:
+        feed.failing_since = now
+    if feed.failing_alerted or now - feed.failing_since < timedelta(seconds=poll.failing_alert_after):
+        return None
+    feed.failing_alerted = True
+    since = feed.failing_since.strftime("%Y-%m-%d %H:%M UTC")
+    title = f"Feed failing: {feed.name} (since {since}: {error})"
+    session.add_all(operator_alerts(feed, title[:500], now, alert_channels))
+    logger.warning("feed failing: operator alerted", extra={"feed_id": feed.id, "error": error})
+    return "failing"
+
+
+def _recovered(session: Session, feed: Feed, now: datetime, alert_channels: Sequence[str]) -> str | None:
+    alerted = feed.failing_alerted
+    feed.failing_since = None
+    feed.failing_alerted = False
+    if not alerted:
+        return None
+    session.add_all(operator_alerts(feed, f"Feed recovered: {feed.name}", now, alert_channels))
+    logger.info("feed recovered: operator alerted", extra={"feed_id": feed.id})
+    return "recovered"
+
+
+def operator_alerts(feed: Feed, title: str, now: datetime, channels: Sequence[str]) -> list[Alert]:
+    """Outbox rows about the feed itself (no article); the payload is AlertContent's JSON shape.
+
+    Built by hand because ingest must not import the alerts stage; a test validates the shape.
+    """
+    payload = {
+        "article_title": title,
+        "article_url": feed.url,
+        "feed": feed.name,
+        "published": now.isoformat(),
+        "relevance": 0.0,
+        "findings": [],
+        "closest_allegation": None,
+        "test": False,
+    }
+    return [
+        Alert(article_id=None, channel=channel, payload=dict(payload), status="pending", attempts=0, next_attempt_at=now, created_at=now)
+        for channel in channels
+    ]
 
 
 def _status_label(kind: Outcome) -> str:
     # What `monitor feeds` shows: "ok" for a body we used, otherwise the outcome's own name.
     return "ok" if kind is FetchKind.NEW_CONTENT else str(kind)
+
+
+def adapt_interval_s(current_s: float | None, new_entries: int, poll: PollSettings, *, first: bool) -> float:
+    """The adaptive interval after a successful poll: halved when it brought new entries, half as
+    long again when it brought none, within [min_interval, max_interval]. A first poll (where every
+    entry is new) only sets the starting point."""
+    current = _clamp(current_s or poll.interval, poll)
+    if first:
+        return current
+    return _clamp(current * (0.5 if new_entries > 0 else 1.5), poll)
+
+
+def _clamp(seconds: float, poll: PollSettings) -> float:
+    return min(max(seconds, poll.min_interval, MIN_INTERVAL_S), poll.max_interval)
 
 
 def next_poll_delay_s(
@@ -386,16 +657,20 @@ def next_poll_delay_s(
     poll: PollSettings,
     retry_after_s: float | None = None,
     max_age_s: float | None = None,
+    adaptive_interval_s: float | None = None,
     rng: random.Random | None = None,
 ) -> float:
     """Seconds until the next poll of a feed whose last refresh ended as `kind`."""
     if kind in (FetchKind.NEW_CONTENT, FetchKind.NOT_MODIFIED):
         if interval_s:
             return max(MIN_INTERVAL_S, interval_s)  # the operator's explicit choice wins
+        if not poll.is_adaptive:
+            return max(MIN_INTERVAL_S, poll.interval)  # so does a global interval written down
+        delay = _clamp(adaptive_interval_s or poll.interval, poll)
         if max_age_s:
-            # The server may ask for fewer polls, up to the longest wait we ever use.
-            return max(poll.interval, min(max_age_s, poll.backoff_max))
-        return poll.interval
+            # The server may ask for fewer polls, up to the longest interval we use.
+            delay = max(delay, min(max_age_s, poll.max_interval))
+        return delay
     if kind is FetchKind.GONE:
         return poll.backoff_max
     delay = backoff_s(errors, poll, rng)
@@ -420,6 +695,7 @@ def _log(result: RefreshResult, outcome: FetchOutcome) -> None:
         "http_status": result.http_status,
         "new_articles": result.new_articles,
         "entries": result.entries,
+        "linked": result.linked,
         "duration_ms": result.duration_ms,
         "fetch_ms": outcome.duration_ms,
     }
@@ -439,75 +715,169 @@ async def poll_due_feeds(
     now: datetime | None = None,
     only_feed: str | None = None,
     all_feeds: bool = False,
+    alert_channels: Sequence[str] = (),
+    lease_s: float = CLAIM_LEASE_S,
 ) -> list[RefreshResult]:
-    """Refresh the due feeds (or all active ones, or the one named) under concurrency limits."""
-    targets = _targets(session_factory, now or datetime.now(UTC), poll, only_feed, all_feeds)
-    if not targets:
-        return []
+    """Refresh the due feeds (or all active ones, or the one named) under concurrency limits.
+
+    Due feeds are claimed a batch at a time and the claim is topped up as feeds finish, until
+    no feed that was due when the call began is left: one call is one full poll cycle. Results
+    are written in groups (one transaction for many feeds) by one writer, so a large cycle is not
+    bound by per-feed commits; a group that fails is written again feed by feed, so one feed's
+    database error never touches the others. `alert_channels` receive the operator alerts about
+    failing and recovered feeds.
+    """
+    cycle_start = now or datetime.now(UTC)
+    writer = _GroupWriter(session_factory, poll, now, alert_channels)
     overall = asyncio.Semaphore(poll.concurrency)
     per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
         lambda: asyncio.Semaphore(poll.per_host_concurrency)
     )
 
-    async def refresh_one(feed_id: int, name: str, url: str) -> RefreshResult:
-        # Host slot first: waiting on a busy host must not hold a global slot idle.
-        async with per_host[_host(url)], overall:
-            return await _refresh_guarded(session_factory, client, feed_id, name, poll, now)
+    async def refresh_one(target: _Target) -> RefreshResult:
+        try:
+            # Host slot first: waiting on a busy host must not hold a global slot idle.
+            async with per_host[_host(target.url)], overall:
+                fetched = await _fetch_and_parse(session_factory, client, target, poll)
+        except Exception as exc:  # noqa: BLE001 - the tick boundary: one feed never breaks the others
+            return await asyncio.to_thread(_crash_result, session_factory, target, exc, poll, now, alert_channels)
+        # Written outside the slots: waiting for the writer must not hold up other fetches.
+        return await writer.record(fetched)
 
-    return list(await asyncio.gather(*(refresh_one(*target) for target in targets)))
+    if only_feed is not None or all_feeds:
+        targets = await asyncio.to_thread(_named_targets, session_factory, only_feed)
+        return list(await asyncio.gather(*(refresh_one(target) for target in targets)))
+
+    batch = max(poll.concurrency * 4, 50)
+    order: dict[int, int] = {}
+    results: dict[int, RefreshResult] = {}
+    pending: set[asyncio.Task[RefreshResult]] = set()
+    claiming = True
+    while True:
+        if claiming and len(pending) < batch // 2:
+            claimed = await asyncio.to_thread(_claim_targets, session_factory, cycle_start, batch, lease_s)
+            claiming = bool(claimed)
+            for target in claimed:
+                order.setdefault(target.id, len(order))
+                pending.add(asyncio.create_task(refresh_one(target)))
+        if not pending:
+            break
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            result = task.result()
+            results[result.feed_id] = result
+    return sorted(results.values(), key=lambda result: order.get(result.feed_id, 0))
 
 
-def _targets(
-    session_factory: sessionmaker[Session],
-    now: datetime,
-    poll: PollSettings,
-    only_feed: str | None,
-    all_feeds: bool,
-) -> list[tuple[int, str, str]]:
+def _claim_targets(
+    session_factory: sessionmaker[Session], now: datetime, limit: int, lease_s: float
+) -> list[_Target]:
     with session_factory.begin() as session:
-        query = select(Feed.id, Feed.name, Feed.url).where(Feed.active.is_(True))
+        ids = claim_due_feeds(session, now, limit=limit, lease_s=lease_s)
+        if not ids:
+            return []
+        rows = session.execute(_TARGET_COLUMNS.where(Feed.id.in_(ids))).all()
+    by_id = {row.id: _Target(*row) for row in rows}
+    return [by_id[feed_id] for feed_id in ids if feed_id in by_id]
+
+
+def _named_targets(session_factory: sessionmaker[Session], only_feed: str | None) -> list[_Target]:
+    with session_factory() as session:
+        query = _TARGET_COLUMNS.where(Feed.active.is_(True))
         if only_feed is not None:
             rows = session.execute(query.where(Feed.name == only_feed)).all()
             if not rows:
                 raise LookupError(f"poll: no active feed named {only_feed!r}")
-        elif all_feeds:
-            rows = session.execute(query.order_by(Feed.id)).all()
         else:
-            # A bounded batch per tick keeps ticks short; the rest are claimed on the next one.
-            ids = claim_due_feeds(session, now, limit=poll.concurrency * 4)
-            rows = _in_order(ids, session.execute(query.where(Feed.id.in_(ids))).all())
-        return [(row.id, row.name, row.url) for row in rows]
+            rows = session.execute(query.order_by(Feed.id)).all()
+        return [_Target(*row) for row in rows]
 
 
-def _in_order(ids: list[int], rows: Iterable[Any]) -> list[Any]:
-    by_id = {row.id: row for row in rows}
-    return [by_id[feed_id] for feed_id in ids if feed_id in by_id]
+class _GroupWriter:
+    """Group commit: fetched feeds queue up while one write runs, then go in together."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        poll: PollSettings,
+        now: datetime | None,
+        alert_channels: Sequence[str],
+    ) -> None:
+        self._session_factory = session_factory
+        self._poll = poll
+        self._now = now
+        self._alert_channels = tuple(alert_channels)
+        self._queue: list[tuple[_Fetched, asyncio.Future[RefreshResult]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def record(self, fetched: _Fetched) -> RefreshResult:
+        future: asyncio.Future[RefreshResult] = asyncio.get_running_loop().create_future()
+        self._queue.append((fetched, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            group, self._queue = self._queue[:WRITE_GROUP], self._queue[WRITE_GROUP:]
+            try:
+                results = await asyncio.to_thread(self._write, [fetched for fetched, _ in group])
+            except BaseException as exc:
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, future), result in zip(group, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    def _write(self, group: list[_Fetched]) -> list[RefreshResult]:
+        now = self._now or datetime.now(UTC)
+        try:
+            with self._session_factory.begin() as session:
+                # One query loads every feed row of the group into the session.
+                list(session.scalars(select(Feed).where(Feed.id.in_([f.target.id for f in group]))))
+                results = [_record(session, fetched, self._poll, now, self._alert_channels) for fetched in group]
+        except Exception:  # noqa: BLE001 - retried feed by feed below, where the cause is recorded
+            if len(group) == 1:
+                return [self._write_one(group[0], now)]
+            return [self._write_one(fetched, now) for fetched in group]
+        for fetched, result in zip(group, results, strict=True):
+            _log(result, fetched.outcome)
+        return results
+
+    def _write_one(self, fetched: _Fetched, now: datetime) -> RefreshResult:
+        try:
+            with self._session_factory.begin() as session:
+                result = _record(session, fetched, self._poll, now, self._alert_channels)
+        except Exception as exc:  # noqa: BLE001 - the tick boundary: recorded on the feed row
+            return _crash_result(self._session_factory, fetched.target, exc, self._poll, self._now, self._alert_channels)
+        _log(result, fetched.outcome)
+        return result
 
 
-async def _refresh_guarded(
+def _crash_result(
     session_factory: sessionmaker[Session],
-    client: httpx.AsyncClient,
-    feed_id: int,
-    name: str,
+    target: _Target,
+    exc: Exception,
     poll: PollSettings,
     now: datetime | None,
+    alert_channels: Sequence[str],
 ) -> RefreshResult:
-    """The tick boundary: whatever goes wrong with one feed is recorded on it, not raised."""
-    try:
-        return await refresh_feed(session_factory, client, feed_id, poll, now)
-    except Exception as exc:  # noqa: BLE001 - one feed must never break the others
-        error = f"refresh: {type(exc).__name__}: {_first_line(exc)}"
-        logger.exception("feed refresh crashed", extra={"feed_id": feed_id, "error": error})
-        next_poll_at = _record_crash(session_factory, feed_id, error, poll, now or datetime.now(UTC))
-        return RefreshResult(
-            feed_id=feed_id,
-            feed_name=name,
-            outcome=FetchKind.ERROR,
-            new_articles=0,
-            entries=0,
-            error=error,
-            next_poll_at=next_poll_at,
-        )
+    error = f"refresh: {type(exc).__name__}: {_first_line(exc)}"
+    logger.error("feed refresh crashed", exc_info=exc, extra={"feed_id": target.id, "error": error})
+    next_poll_at = _record_crash(session_factory, target.id, error, poll, now or datetime.now(UTC), alert_channels)
+    return RefreshResult(
+        feed_id=target.id,
+        feed_name=target.name,
+        outcome=FetchKind.ERROR,
+        new_articles=0,
+        entries=0,
+        error=error,
+        next_poll_at=next_poll_at,
+    )
 
 
 def _record_crash(
@@ -516,19 +886,19 @@ def _record_crash(
     error: str,
     poll: PollSettings,
     now: datetime,
+    alert_channels: Sequence[str],
 ) -> datetime | None:
     try:
-        with session_factory() as session, session.begin():
+        with session_factory.begin() as session:
             feed = session.get(Feed, feed_id)
             if feed is None:
                 return None
-            feed.consecutive_errors = (feed.consecutive_errors or 0) + 1
-            feed.last_error = error
+            _failed(session, feed, error, poll, now, alert_channels)
             feed.last_status = str(FetchKind.ERROR)
             feed.last_polled_at = now
             feed.next_poll_at = now + timedelta(seconds=backoff_s(feed.consecutive_errors, poll))
             return feed.next_poll_at
-    except Exception:  # noqa: BLE001 - the database itself may be what failed
+    except Exception:
         logger.exception("cannot record the failed refresh", extra={"feed_id": feed_id})
         return None
 

@@ -74,6 +74,11 @@ class Feed(Base):
     next_poll_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     entries_seen: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The adaptive schedule's current interval (poll.adaptive); None until the first poll.
+    adaptive_interval_s: Mapped[float | None] = mapped_column(Float)
+    # When the current run of failures began, and whether the operator was told about it.
+    failing_since: Mapped[datetime | None]
+    failing_alerted: Mapped[bool] = mapped_column(default=False)
 
     articles: Mapped[list[Article]] = relationship(back_populates="feed")
 
@@ -85,6 +90,9 @@ class Article(Base):
     __table_args__ = (
         UniqueConstraint("feed_id", "entry_key", name="uq_articles_feed_entry"),
         Index("ix_articles_status_id", "status", "id"),
+        # One article however many feeds carry it: the same canonical URL or the same global guid.
+        Index("ux_articles_url_hash", "url_hash", unique=True),
+        Index("ux_articles_guid_hash", "guid_hash", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -107,9 +115,27 @@ class Article(Base):
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
     same_story_as_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
     analysis: Mapped[dict[str, Any] | None]
+    # The text (or title) was longer than poll.max_entry_chars and was cut there.
+    truncated: Mapped[bool] = mapped_column(default=False)
+    # sha256 of the canonical URL and of a globally meaningful guid (a URI); None when unusable.
+    url_hash: Mapped[str | None] = mapped_column(String(64))
+    guid_hash: Mapped[str | None] = mapped_column(String(64))
 
     feed: Mapped[Feed] = relationship(back_populates="articles")
     findings: Mapped[list[Finding]] = relationship(back_populates="article")
+
+
+class ArticleFeed(Base):
+    """Every feed an article arrived through, under that feed's own entry key (the first included)."""
+
+    __tablename__ = "article_feeds"
+    __table_args__ = (UniqueConstraint("feed_id", "entry_key", name="uq_article_feeds_feed_entry"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id"))
+    entry_key: Mapped[str] = mapped_column(String(512))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class KnownFact(Base):

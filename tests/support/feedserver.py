@@ -56,7 +56,7 @@ class FeedServer:
         self._max_in_flight = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer((host, 0), _handler_class(self))
+        self._httpd = _Server((host, 0), _handler_class(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -210,6 +210,11 @@ class FeedServer:
             self._in_flight -= 1
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 drops connections when a poll opens dozens at once.
+    request_queue_size = 256
+
+
 def _repeat(chunk: bytes, count: int) -> Iterable[bytes]:
     return [chunk] * count
 
@@ -249,10 +254,10 @@ def _not_modified(route: _Route, headers: Mapping[str, str]) -> bool:
 
 def _handler_class(server: FeedServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self._answer(send_body=True)
 
-        def do_HEAD(self) -> None:  # noqa: N802
+        def do_HEAD(self) -> None:
             self._answer(send_body=False)
 
         def _answer(self, *, send_body: bool) -> None:
@@ -311,7 +316,7 @@ def _handler_class(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 return False  # the client gave up (size cap, timeout): expected in tests
             return True
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean
 
     return Handler
