@@ -42,15 +42,15 @@ def write(tmp_path: Path, text: str, name: str = "monitor.yaml") -> Path:
 def test_the_documented_example_loads_as_written(tmp_path: Path) -> None:
     feeds = write(tmp_path, "- name: Second\n  url: http://second.example/feed\n", "feeds.yaml")
     path = write(tmp_path, ISSUE_EXAMPLE.format(feeds_file=feeds))
-    settings = load_settings(path, {"SLACK_WEBHOOK_URL": "https://hooks.example/T/B/secret"})
+    settings = load_settings(path, {"SLACK_WEBHOOK_URL": "https://hooks.example/T/B/Xy9TopSecretToken"})
     assert settings.poll.interval == 900
     assert [(f.name, f.interval, f.tags) for f in settings.feeds] == [
         ("Example Wire", 300, ["wire"]),
         ("Second", None, []),
     ]
     assert settings.alerts.slack.active
-    assert settings.alerts.slack.webhook_url.get_secret_value() == "https://hooks.example/T/B/secret"
-    assert "secret" not in repr(settings) and "secret" not in settings.model_dump_json()
+    assert settings.alerts.slack.webhook_url.get_secret_value() == "https://hooks.example/T/B/Xy9TopSecretToken"
+    assert "Xy9TopSecretToken" not in repr(settings) and "Xy9TopSecretToken" not in settings.model_dump_json()
     email = settings.alerts.email
     assert (email.host, email.port, email.starttls, email.sender, email.to) == (
         "smtp.example.org", 587, True, "monitor@example.org", ["analysts@example.org"],
