@@ -53,7 +53,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def settings(slack_receiver: SlackReceiver, smtp_receiver: SmtpReceiver) -> AlertSettings:
     return AlertSettings(
-        slack=SlackChannelSettings(webhook_url=slack_receiver.url, timeout=SLACK_TIMEOUT_S),
+        slack=SlackChannelSettings(webhook_url=slack_receiver.url, timeout=SLACK_TIMEOUT_S, rate_limit=None),
         email=EmailChannelSettings(
             host=smtp_receiver.host,
             port=smtp_receiver.port,

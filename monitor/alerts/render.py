@@ -25,7 +25,12 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from monitor.alerts.content import AlertContent, ClosestAllegation, FindingView
+from monitor.alerts.content import (
+    AlertContent,
+    AlsoReported,
+    ClosestAllegation,
+    FindingView,
+)
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
 SLACK_HEADER_MAX = 150
@@ -122,11 +127,24 @@ def _prefix(content: AlertContent) -> str:
 
 def _slack_finding(finding: FindingView) -> str:
     # Budgets add up to well under SLACK_SECTION_MAX whatever the input.
-    lines = [f"*{mrkdwn(finding.headline(), 400)}*", f"> “{mrkdwn(finding.evidence, 1500)}”"]
+    lines = [
+        f"*{mrkdwn(finding.headline(), 400)}*",
+        f"> “{mrkdwn(finding.evidence, 1500)}”",
+    ]
     if finding.closest_known:
-        similarity = "" if finding.similarity is None else f", similarity {finding.similarity:.2f}"
-        source = f" from {mrkdwn(finding.closest_source, 200)}" if finding.closest_source else ""
-        lines.append(f"Closest known: *{mrkdwn(finding.closest_known, 300)}*{source}{similarity}")
+        similarity = (
+            ""
+            if finding.similarity is None
+            else f", similarity {finding.similarity:.2f}"
+        )
+        source = (
+            f" from {mrkdwn(finding.closest_source, 200)}"
+            if finding.closest_source
+            else ""
+        )
+        lines.append(
+            f"Closest known: *{mrkdwn(finding.closest_known, 300)}*{source}{similarity}"
+        )
     else:
         lines.append("Closest known: nothing similar known")
     if finding.reason:
@@ -139,7 +157,11 @@ def _slack_article(content: AlertContent) -> str:
     url = safe_url(content.article_url)
     # In mrkdwn "&" is escaped inside link targets too (Slack decodes it back).
     target = url.replace("&", "&amp;") if url else None
-    link = f"*<{target}|{title}>*" if target and len(target) <= SLACK_URL_MAX else f"*{title}*"
+    link = (
+        f"*<{target}|{title}>*"
+        if target and len(target) <= SLACK_URL_MAX
+        else f"*{title}*"
+    )
     facts = (
         f"Feed: {mrkdwn(content.feed, 300)} · Published: {_when(content.published)}"
         f" · Relevance: {content.relevance:.2f}"
@@ -164,12 +186,18 @@ def _section(text: str) -> SectionBlock:
 def slack_message(content: AlertContent) -> dict[str, Any]:
     """A Block Kit message for an incoming webhook: {"text": fallback, "blocks": [...]}."""
     header = ("TEST · " if content.test else "") + content.headline()
-    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=plain(header, SLACK_HEADER_MAX)))]
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=plain(header, SLACK_HEADER_MAX)))
+    ]
     shown = content.findings[:SLACK_FINDINGS_MAX]
     blocks += [_section(_slack_finding(finding)) for finding in shown]
     hidden = len(content.findings) - len(shown)
     if hidden:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"…and {hidden} more findings")]))
+        blocks.append(
+            ContextBlock(
+                elements=[MarkdownTextObject(text=f"…and {hidden} more findings")]
+            )
+        )
     blocks += [
         DividerBlock(),
         _section(_slack_article(content)),
@@ -178,9 +206,36 @@ def slack_message(content: AlertContent) -> dict[str, Any]:
     if content.test:
         note = "This is a test alert sent by `monitor test-alert`."
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note)]))
-    fallback = mrkdwn(f"{_prefix(content)}{content.headline()} — {_title(content)}", SLACK_FALLBACK_MAX)
+    fallback = mrkdwn(
+        f"{_prefix(content)}{content.headline()} — {_title(content)}",
+        SLACK_FALLBACK_MAX,
+    )
     # to_dict() validates every block against Slack's limits: a rendering bug fails here, loudly.
-    return {"text": fallback, "blocks": [block.to_dict() for block in blocks[:SLACK_BLOCKS_MAX]]}
+    return {
+        "text": fallback,
+        "blocks": [block.to_dict() for block in blocks[:SLACK_BLOCKS_MAX]],
+    }
+
+
+def _slack_link(title: str, url: str | None) -> str:
+    target = safe_url(url)
+    text = mrkdwn(clean(title) or "(untitled)", 800)
+    if target and len(target) <= SLACK_URL_MAX:
+        return f"<{target.replace('&', '&amp;')}|{text}>"
+    return text
+
+
+def slack_also_reported(item: AlsoReported) -> dict[str, Any]:
+    """A threaded reply under the alert it follows: one line naming the outlet and its article."""
+    line = (
+        f"Also reported by *{mrkdwn(item.feed, 300)}*: {_slack_link(item.article_title, item.article_url)}"
+        f" · Published: {_when(item.published)}"
+    )
+    fallback = mrkdwn(
+        f"Also reported by {item.feed} — {clean(item.article_title)}",
+        SLACK_FALLBACK_MAX,
+    )
+    return {"text": fallback, "blocks": [_section(line).to_dict()]}
 
 
 # --- email ----------------------------------------------------------------------------------
@@ -203,8 +258,14 @@ def _h(text: str, limit: int = EMAIL_TEXT_MAX) -> str:
 def _html_finding(finding: FindingView) -> str:
     if finding.closest_known:
         source = f" from {_h(finding.closest_source)}" if finding.closest_source else ""
-        similarity = "" if finding.similarity is None else f", similarity {finding.similarity:.2f}"
-        closest = f"Closest known: <b>{_h(finding.closest_known)}</b>{source}{similarity}"
+        similarity = (
+            ""
+            if finding.similarity is None
+            else f", similarity {finding.similarity:.2f}"
+        )
+        closest = (
+            f"Closest known: <b>{_h(finding.closest_known)}</b>{source}{similarity}"
+        )
     else:
         closest = "Closest known: nothing similar known"
     reason = f"<br><i>{_h(finding.reason)}</i>" if finding.reason else ""
@@ -227,7 +288,11 @@ def _html_body(content: AlertContent) -> str:
         if allegation
         else "<p><b>Closest known allegation:</b> none</p>"
     )
-    test = "<p><b>TEST</b>: sent by <code>monitor test-alert</code>.</p>" if content.test else ""
+    test = (
+        "<p><b>TEST</b>: sent by <code>monitor test-alert</code>.</p>"
+        if content.test
+        else ""
+    )
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8"></head>'
         '<body style="font-family:sans-serif">'
@@ -257,7 +322,11 @@ def email_message(
     message["Date"] = format_datetime(now or datetime.now(UTC))
     # A real alert keeps one Message-ID across retries so mail systems drop duplicates; a test
     # alert gets a fresh one, or a second `monitor test-alert` would be dropped as a duplicate.
-    message["Message-ID"] = make_msgid(f"test-alert-{alert_id}", domain) if content.test else f"<alert-{alert_id}@{domain}>"
+    message["Message-ID"] = (
+        make_msgid(f"test-alert-{alert_id}", domain)
+        if content.test
+        else f"<alert-{alert_id}@{domain}>"
+    )
     message["List-Id"] = f"Monitor alerts <alerts.{domain}>"
     # RFC 3834: autoresponders must not answer this mail.
     message["Auto-Submitted"] = "auto-generated"
@@ -267,15 +336,176 @@ def email_message(
     return message
 
 
+def _digest_counts(items: list[AlertContent | AlsoReported]) -> tuple[int, int]:
+    findings = sum(
+        len(item.findings) for item in items if isinstance(item, AlertContent)
+    )
+    also = sum(1 for item in items if isinstance(item, AlsoReported))
+    return findings, also
+
+
+def digest_subject(items: list[AlertContent | AlsoReported]) -> str:
+    findings, also = _digest_counts(items)
+    parts = (
+        [f"{findings} new finding{'s' if findings != 1 else ''}"] if findings else []
+    )
+    if also:
+        parts.append(f"{also} also reported")
+    return "[monitor] Digest: " + ", ".join(parts or ["nothing new"])
+
+
+def _text_also(item: AlsoReported) -> list[str]:
+    url = safe_url(item.article_url)
+    original = (
+        f" (follows: {clip(clean(item.original_title), 200)})"
+        if item.original_title
+        else ""
+    )
+    lines = [
+        f"- Also reported by {clean(item.feed)}: {clip(_title(item), 500)}{original}"
+    ]  # type: ignore[arg-type]
+    if url:
+        lines.append(f"  {url}")
+    return lines
+
+
+def digest_text(items: list[AlertContent | AlsoReported]) -> str:
+    findings, also = _digest_counts(items)
+    lines = [digest_subject(items), ""]
+    alerts = [item for item in items if isinstance(item, AlertContent)]
+    for content in alerts:
+        lines += [console_text(content), ""]
+    others = [item for item in items if isinstance(item, AlsoReported)]
+    if others:
+        lines.append("Also reported by other outlets:")
+        for item in others:
+            lines += _text_also(item)
+    return "\n".join(lines).rstrip()
+
+
+def _html_also(item: AlsoReported) -> str:
+    url = safe_url(item.article_url)
+    title = _h(_title(item), 500)  # type: ignore[arg-type]
+    link = f'<a href="{html.escape(url, quote=True)}">{title}</a>' if url else title
+    original = (
+        f" <i>(follows: {_h(item.original_title, 200)})</i>"
+        if item.original_title
+        else ""
+    )
+    return f"<li>Also reported by <b>{_h(item.feed)}</b>: {link}{original}</li>"
+
+
+def digest_html(items: list[AlertContent | AlsoReported]) -> str:
+    alerts = [item for item in items if isinstance(item, AlertContent)]
+    others = [item for item in items if isinstance(item, AlsoReported)]
+    body = "".join(
+        _html_body(content)
+        .split("<body", 1)[1]
+        .split(">", 1)[1]
+        .rsplit("</body>", 1)[0]
+        + "<hr>"
+        for content in alerts
+    )
+    if others:
+        body += (
+            "<h2>Also reported by other outlets</h2><ul>"
+            + "".join(_html_also(i) for i in others)
+            + "</ul>"
+        )
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"></head>'
+        f'<body style="font-family:sans-serif"><h1>{_h(digest_subject(items))}</h1>{body}</body></html>'
+    )
+
+
+def email_digest(
+    items: list[AlertContent | AlsoReported],
+    *,
+    sender: str,
+    to: list[str],
+    digest_key: str,
+    domain_hint: str | None = None,
+    now: datetime | None = None,
+) -> EmailMessage:
+    """One message listing every item; its Message-ID is stable for the same set of alerts."""
+    domain = _mail_domain(sender, domain_hint)
+    message = EmailMessage()
+    message["Subject"] = digest_subject(items)
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    message["Date"] = format_datetime(now or datetime.now(UTC))
+    message["Message-ID"] = f"<digest-{digest_key}@{domain}>"
+    message["List-Id"] = f"Monitor alerts <alerts.{domain}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Monitor-Digest"] = digest_key
+    message.set_content(digest_text(items))
+    message.add_alternative(digest_html(items), subtype="html")
+    return message
+
+
+# --- webhook --------------------------------------------------------------------------------
+
+WEBHOOK_SCHEMA_ID = "https://monitor.invalid/schemas/webhook-alert-v1.json"
+
+
+def webhook_payload(
+    alert_id: int, item: AlertContent | AlsoReported, sent_at: datetime
+) -> dict[str, Any]:
+    """The generic webhook's JSON body (monitor/alerts/webhook_schema.json). Text is raw, unescaped:
+    the receiver escapes it for wherever it shows it."""
+    article = {
+        "title": item.article_title,
+        "url": item.article_url,
+        "feed": item.feed,
+        "published": item.published.isoformat() if item.published else None,
+    }
+    body: dict[str, Any] = {
+        "schema": WEBHOOK_SCHEMA_ID,
+        "alert_id": alert_id,
+        "sent_at": sent_at.astimezone(UTC).isoformat(),
+        "article": article,
+    }
+    if isinstance(item, AlsoReported):
+        body |= {
+            "kind": "also_reported",
+            "original_article_id": item.original_article_id,
+        }
+        return body
+    article["relevance"] = item.relevance
+    body |= {
+        "kind": "test" if item.test else "alert",
+        "headline": item.headline(),
+        "findings": [
+            finding.model_dump(mode="json") | {"headline": finding.headline()}
+            for finding in item.findings
+        ],
+        "closest_allegation": item.closest_allegation.model_dump(mode="json")
+        if item.closest_allegation
+        else None,
+    }
+    return body
+
+
 # --- console --------------------------------------------------------------------------------
 
 
 def _text_finding(finding: FindingView) -> list[str]:
-    lines = [f"- {clean(finding.headline())}", f"  “{clip(clean(finding.evidence), EMAIL_TEXT_MAX)}”"]
+    lines = [
+        f"- {clean(finding.headline())}",
+        f"  “{clip(clean(finding.evidence), EMAIL_TEXT_MAX)}”",
+    ]
     if finding.closest_known:
-        source = f" from {clean(finding.closest_source)}" if finding.closest_source else ""
-        similarity = "" if finding.similarity is None else f", similarity {finding.similarity:.2f}"
-        lines.append(f"  closest known: {clean(finding.closest_known)}{source}{similarity}")
+        source = (
+            f" from {clean(finding.closest_source)}" if finding.closest_source else ""
+        )
+        similarity = (
+            ""
+            if finding.similarity is None
+            else f", similarity {finding.similarity:.2f}"
+        )
+        lines.append(
+            f"  closest known: {clean(finding.closest_known)}{source}{similarity}"
+        )
     else:
         lines.append("  closest known: nothing similar known")
     if finding.reason:
@@ -286,7 +516,10 @@ def _text_finding(finding: FindingView) -> list[str]:
 def console_text(content: AlertContent) -> str:
     """Plain text (also the email's text part); control characters from articles are removed."""
     url = safe_url(content.article_url)
-    lines = [f"{_prefix(content)}{clean(content.headline())}", f"Article: {clip(_title(content), 500)}"]
+    lines = [
+        f"{_prefix(content)}{clean(content.headline())}",
+        f"Article: {clip(_title(content), 500)}",
+    ]
     if url:
         lines.append(f"  {url}")
     lines.append(
@@ -297,7 +530,9 @@ def console_text(content: AlertContent) -> str:
         lines += _text_finding(finding)
     allegation = content.closest_allegation
     if allegation:
-        lines.append(f"Closest known allegation ({clean(allegation.source)}, score {allegation.score:.2f}):")
+        lines.append(
+            f"Closest known allegation ({clean(allegation.source)}, score {allegation.score:.2f}):"
+        )
         lines.append(f"  “{clip(clean(allegation.sentence), EMAIL_TEXT_MAX)}”")
     else:
         lines.append("Closest known allegation: none")

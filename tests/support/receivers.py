@@ -14,6 +14,8 @@ is aiosmtpd's Controller with a handler that records envelopes and can refuse th
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import socket
 import threading
@@ -85,6 +87,7 @@ class SlackPost:
     json: Any
     status: int | None  # None: the connection was closed without an answer
     received_at: float  # time.monotonic() when the request arrived
+    answer: str | None = None  # the body answered, when it was not Slack's usual one
 
 
 def slack_rejection(payload: Any) -> str | None:
@@ -112,21 +115,23 @@ def slack_rejection(payload: Any) -> str | None:
 class _SlackHandler(BaseHTTPRequestHandler):
     server: _SlackServer
 
-    def do_POST(self) -> None:  # noqa: N802 (the name http.server looks for)
+    def do_POST(self) -> None:
         receiver = self.server.receiver
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
             parsed: Any = json.loads(body)
         except ValueError:
             parsed = None
-        reply = receiver._next_reply(self.path, parsed)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = receiver._answer(self.path, headers, body, parsed)
         post = SlackPost(
             path=self.path,
-            headers={k.lower(): v for k, v in self.headers.items()},
+            headers=headers,
             body=body,
             json=parsed,
             status=None if reply.close else reply.status,
             received_at=time.monotonic(),
+            answer=reply.body,
         )
         receiver._record_request(post)
         if reply.delay_s and receiver._stopping.wait(reply.delay_s):
@@ -134,14 +139,19 @@ class _SlackHandler(BaseHTTPRequestHandler):
         if reply.close:
             self.close_connection = True
             return
-        if 200 <= reply.status < 300:
+        if 200 <= reply.status < 300 and receiver._accepted(reply):
             # Recorded before answering, as Slack posts a message even if the client has gone,
             # and so that a test never sees the answer before the message.
             receiver._record_message(post)
-        text = (reply.body if reply.body is not None else SLACK_BODIES.get(reply.status, "error")).encode()
+        text = (
+            reply.body
+            if reply.body is not None
+            else SLACK_BODIES.get(reply.status, "error")
+        ).encode()
+        content_type = "application/json" if text.startswith(b"{") else "text/plain"
         try:
             self.send_response(reply.status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
             self.send_header("Content-Length", str(len(text)))
             for name, value in reply.headers.items():
                 self.send_header(name, value)
@@ -150,7 +160,7 @@ class _SlackHandler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the client gave up (it timed out while we hung)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output clean
 
 
@@ -163,8 +173,16 @@ class _SlackServer(ThreadingHTTPServer):
 class SlackReceiver:
     """A Slack-compatible incoming webhook on 127.0.0.1 with a random port."""
 
-    def __init__(self, path: str = "/services/T0000TEST/B0000TEST/secrettoken") -> None:
+    API_PATH = "/api/chat.postMessage"
+
+    def __init__(
+        self,
+        path: str = "/services/T0000TEST/B0000TEST/secrettoken",
+        bot_token: str = "xoxb-test-token",
+    ) -> None:
         self.path = path
+        self.bot_token = bot_token
+        self._ts = 0
         self._lock = threading.Lock()
         self._script: deque[Reply] = deque()
         self._requests: list[SlackPost] = []
@@ -179,6 +197,11 @@ class SlackReceiver:
             raise RuntimeError("SlackReceiver is not started")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}{self.path}"
+
+    @property
+    def api_url(self) -> str:
+        """The Web API base URL (chat.postMessage answers like Slack's, with a ts)."""
+        return self.url.rsplit(self.path, 1)[0] + "/api/"
 
     @property
     def requests(self) -> list[SlackPost]:
@@ -201,7 +224,9 @@ class SlackReceiver:
         self._server = _SlackServer(("127.0.0.1", 0), _SlackHandler)
         self._server.receiver = self
         # A short poll interval: shutdown() waits up to one interval.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), daemon=True
+        )
         self._thread.start()
         return self
 
@@ -219,6 +244,17 @@ class SlackReceiver:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _answer(
+        self, path: str, headers: Mapping[str, str], body: bytes, payload: Any
+    ) -> Reply:
+        if path == self.API_PATH:
+            return self._api_reply(headers, payload)
+        return self._next_reply(path, payload)
+
+    def _accepted(self, reply: Reply) -> bool:
+        """A 2xx that Slack would have shown (the Web API says ok: false with a 200)."""
+        return not (reply.body or "").startswith('{"ok": false')
+
     def _next_reply(self, path: str, payload: Any) -> Reply:
         if path != self.path:
             return Reply(404)
@@ -231,6 +267,43 @@ class SlackReceiver:
             return Reply(400, body=rejection)
         return scripted or Reply()
 
+    def _api_reply(self, headers: Mapping[str, str], payload: Any) -> Reply:
+        def api(
+            ok: bool, status: int = 200, reply: Reply | None = None, **fields: Any
+        ) -> Reply:
+            body = json.dumps({"ok": ok, **fields})
+            base = reply or Reply(status)
+            return Reply(
+                base.status,
+                body=body,
+                headers=base.headers,
+                delay_s=base.delay_s,
+                close=base.close,
+            )
+
+        with self._lock:
+            scripted = self._script.popleft() if self._script else None
+        if scripted is not None and not 200 <= scripted.status < 300:
+            error = {429: "ratelimited"}.get(
+                scripted.status, SLACK_BODIES.get(scripted.status, "error")
+            )
+            return api(False, reply=scripted, error=error)
+        if headers.get("authorization") != f"Bearer {self.bot_token}":
+            return api(False, error="invalid_auth")
+        if not isinstance(payload, dict) or not payload.get("channel"):
+            return api(False, error="channel_not_found")
+        rejection = slack_rejection(
+            {k: v for k, v in payload.items() if k in ("text", "blocks")}
+        )
+        if rejection is not None:
+            return api(False, error=rejection)
+        with self._lock:
+            self._ts += 1
+            ts = f"{1_700_000_000 + self._ts}.{self._ts:06d}"
+        return api(
+            True, reply=scripted, channel=payload["channel"], ts=ts, message={"ts": ts}
+        )
+
     def _record_request(self, post: SlackPost) -> None:
         with self._lock:
             self._requests.append(post)
@@ -238,6 +311,139 @@ class SlackReceiver:
     def _record_message(self, post: SlackPost) -> None:
         with self._lock:
             self._messages.append(post)
+
+
+# --- a generic signed webhook -----------------------------------------------------------------
+
+
+class WebhookReceiver(SlackReceiver):
+    """A JSON webhook endpoint that checks the monitor's HMAC signature the way a user's would.
+
+    A POST whose X-Monitor-Signature does not match HMAC-SHA256(secret, "TIMESTAMP." + body), or
+    whose X-Monitor-Timestamp is more than ``max_age_s`` from now, is answered 401 and not kept.
+    """
+
+    def __init__(
+        self,
+        secret: str = "webhook-secret",
+        path: str = "/hooks/monitor",
+        max_age_s: float = 300,
+    ) -> None:
+        super().__init__(path=path)
+        self.secret = secret
+        self.max_age_s = max_age_s
+
+    def _answer(
+        self, path: str, headers: Mapping[str, str], body: bytes, payload: Any
+    ) -> Reply:
+        if path != self.path:
+            return Reply(404, body="not found")
+        with self._lock:
+            scripted = self._script.popleft() if self._script else None
+        if scripted is not None and not 200 <= scripted.status < 300:
+            return scripted
+        problem = self.verify(headers, body)
+        if problem:
+            return Reply(401, body=problem)
+        return scripted or Reply(200, body="ok")
+
+    def verify(
+        self, headers: Mapping[str, str], body: bytes, now: float | None = None
+    ) -> str | None:
+        """Why this request is not authentic, or None."""
+        timestamp = headers.get("x-monitor-timestamp", "")
+        signature = headers.get("x-monitor-signature", "")
+        if not timestamp.isdigit():
+            return "missing timestamp"
+        if abs((now or time.time()) - int(timestamp)) > self.max_age_s:
+            return "stale timestamp"
+        expected = (
+            "sha256="
+            + hmac.new(
+                self.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
+            ).hexdigest()
+        )
+        if not hmac.compare_digest(signature, expected):
+            return "bad signature"
+        return None
+
+
+# --- a TCP link that can be cut (a database that goes away) -----------------------------------
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:port to a real server; ``cut()`` drops every connection and refuses new
+    ones (they are closed as soon as accepted), ``restore()`` lets them through again."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._cut = False
+        self._stopping = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> TcpProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping = True
+        self.cut()
+        self._listener.close()
+
+    def cut(self) -> None:
+        with self._lock:
+            self._cut = True
+            sockets, self._open = list(self._open), set()
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def restore(self) -> None:
+        with self._lock:
+            self._cut = False
+
+    def _accept(self) -> None:
+        while not self._stopping:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                refused = self._cut
+            if refused:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._open |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink), daemon=True
+                ).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 # --- SMTP -----------------------------------------------------------------------------------
@@ -265,8 +471,13 @@ class _RecordingHandler:
     def __init__(self, receiver: SmtpReceiver) -> None:
         self._receiver = receiver
 
-    async def handle_MAIL(  # noqa: N802 (aiosmtpd's hook names)
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        options: list[str],
     ) -> str:
         refusal = self._receiver._take_refusal("mail")
         if refusal:
@@ -275,8 +486,13 @@ class _RecordingHandler:
         envelope.mail_options.extend(options)
         return "250 OK"
 
-    async def handle_RCPT(  # noqa: N802
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        options: list[str],
     ) -> str:
         refusal = self._receiver._take_refusal("rcpt")
         if refusal:
@@ -285,7 +501,7 @@ class _RecordingHandler:
         envelope.rcpt_options.extend(options)
         return "250 OK"
 
-    async def handle_DATA(  # noqa: N802
+    async def handle_DATA(
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         refusal = self._receiver._take_refusal("data")
@@ -330,7 +546,9 @@ class SmtpReceiver:
         with self._lock:
             return list(self._messages)
 
-    def refuse(self, code: int, times: int = 1, message: str | None = None, at: Stage = "data") -> None:
+    def refuse(
+        self, code: int, times: int = 1, message: str | None = None, at: Stage = "data"
+    ) -> None:
         """Answer the next ``times`` MAIL/RCPT/DATA commands (``at``) with ``code``."""
         text = message or ("Try again later" if 400 <= code < 500 else "Rejected")
         with self._lock:
@@ -360,13 +578,20 @@ class SmtpReceiver:
         self.stop()
 
     def _authenticate(
-        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        mechanism: str,
+        auth_data: Any,
     ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         expected = self.users.get(auth_data.login.decode())
         ok = expected is not None and expected == auth_data.password.decode()
-        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+        return AuthResult(
+            success=ok, handled=False, auth_data=auth_data if ok else None
+        )
 
     def _take_refusal(self, stage: Stage) -> str | None:
         with self._lock:
@@ -418,6 +643,12 @@ def alert_content(**changes: Any) -> AlertContent:
 @pytest.fixture
 def slack_receiver() -> Iterator[SlackReceiver]:
     with SlackReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as receiver:
         yield receiver
 
 
