@@ -304,7 +304,7 @@ def test_alert(ctx: click.Context, config_path: Path | None) -> None:
 
 
 @main.group(invoke_without_command=True)
-@click.option("--status", type=click.Choice(["pending", "delivered", "dead"]), default=None, help="Only this status.")
+@click.option("--status", type=click.Choice(["pending", "delivered", "dead", "filtered"]), default=None, help="Only this status.")
 @click.option("--limit", default=50, show_default=True, help="How many, newest first.")
 @config_option
 @click.pass_context
