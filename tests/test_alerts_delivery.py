@@ -474,7 +474,7 @@ async def test_slack_is_paced_in_order_while_email_goes_at_once(
 ) -> None:
     sessions = sqlite_sessions
     settings = alert_settings(
-        slack=slack_settings(slack_receiver, rate_limit=0.3),
+        slack=slack_settings(slack_receiver, rate_limit=1.0),
         email=email_settings(smtp_receiver),
     )
     channels: dict[str, Channel] = {
@@ -498,8 +498,9 @@ async def test_slack_is_paced_in_order_while_email_goes_at_once(
     assert [
         post.json["text"].rsplit("— ", 1)[1] for post in slack_receiver.messages
     ] == [f"story {n}" for n in range(4)]
-    assert all(b - a >= 0.29 for a, b in zip(times, times[1:], strict=False))
-    assert all(mail.received_at - started < 0.5 for mail in smtp_receiver.messages)
+    assert all(b - a >= 0.99 for a, b in zip(times, times[1:], strict=False))
+    # Email is not paced behind Slack: every mail is in before Slack's last message.
+    assert max(mail.received_at for mail in smtp_receiver.messages) < times[-1]
     assert (
         SlackChannelSettings().rate_limit == 1.0
     )  # Slack's default: one message a second
