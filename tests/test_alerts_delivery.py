@@ -488,7 +488,6 @@ async def test_slack_is_paced_in_order_while_email_goes_at_once(
             at=T0 + timedelta(seconds=n),
             article_title=f"story {n}",
         )
-    started = time.monotonic()
     assert (
         await dispatch_alerts(
             sessions, channels, settings, now=T0 + timedelta(minutes=1)
