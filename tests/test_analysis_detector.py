@@ -206,3 +206,62 @@ def test_cache_reuses_seed_vectors(tmp_path) -> None:  # type: ignore[no-untyped
 
 def test_an_explicit_model_name_is_passed_to_sentence_transformers() -> None:
     assert isinstance(embedder(), Embedder) and embedder().dimension == 384
+
+
+def _article(title: str, text: str, url: str, days: int) -> ArticleInput:
+    return ArticleInput(title=title, text=text, url=url, published=NOW + timedelta(days=days))
+
+
+def test_officials_placed_in_another_country_are_still_the_actors() -> None:
+    from monitor.analysis.extract import default_extractor
+
+    extraction = default_extractor().extract("", "A briefing says Vietnamese officials in Cambodia have likely tried to sway voters before the vote.")
+    assert [a.country for a in extraction.accusations] == ["Vietnam"]
+
+
+def test_a_repeated_denial_in_other_words_is_not_new() -> None:
+    kb = _kb()
+    first = _article(
+        "Belarus accused of hacking Lithuanian election commission",
+        "VILNIUS - Lithuanian officials said hackers working for Belarus broke into the Central Electoral Commission's "
+        "servers ahead of the parliamentary vote.\n\nMinsk rejected suggestions that its hackers broke into the "
+        "Central Electoral Commission's servers, calling them baseless.",
+        "https://news.example/by-1",
+        0,
+    )
+    repeat = _article(
+        "Minsk again dismisses hacking claims",
+        "Belarus again denied that its hackers broke into the Central Electoral Commission's servers, calling the "
+        "accusations baseless. Lithuanian officials said hackers working for Belarus were behind the intrusion.",
+        "https://news.example/by-3",
+        40,
+    )
+    denials = []
+    for article in (first, repeat):
+        analysis = detector().analyze(article, kb)
+        kb.learn(analysis, source_ref=article.url or "", published=article.published)
+        denials.append([f.value for f in analysis.findings if f.kind == "denial"])
+    assert denials == [["Belarus"], []], denials
+
+
+def test_a_generic_wording_of_a_known_target_is_not_new() -> None:
+    kb = _kb()
+    first = _article(
+        "Hungarian hackers targeted Slovak candidates",
+        "BRATISLAVA - Hackers linked to Hungary targeted candidates further down the ballot in Slovakia's regional "
+        "elections, officials said.",
+        "https://news.example/hu-1",
+        0,
+    )
+    later = _article(
+        "Slovak officials warn of more attacks",
+        "BRATISLAVA - Officials said hackers linked to Hungary kept working against candidates of either party in "
+        "the regional elections.",
+        "https://news.example/hu-2",
+        20,
+    )
+    analysis = detector().analyze(first, kb)
+    kb.learn(analysis, source_ref=first.url or "", published=first.published)
+    assert [f.value for f in analysis.findings if f.kind == "target"], analysis.mentions
+    again = detector().analyze(later, kb)
+    assert not [f for f in again.findings if f.kind == "target"], [(f.value, f.reason) for f in again.findings]

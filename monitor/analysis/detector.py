@@ -31,6 +31,7 @@ class Mention:
     value: str
     about: str
     evidence: str
+    specific: bool = False  # a denial that names what it denies in its own words
 
 
 @dataclass(frozen=True)
@@ -197,11 +198,15 @@ class Detector:
             add(Mention("target", target.phrase, "", target.evidence))
         for denial in extraction.denials:
             electorate = extraction.electorate(exclude={d.denier for d in extraction.denials})
-            answered = denial.allegation if denial.allegation != denial.evidence else extraction.lead()
+            # What is denied: the denier's own words when they name it ("that it was behind the hoax
+            # bomb threats"), else the allegation the denial answers, else the article's lead.
+            stated = [d.denied for d in extraction.denials if d.denier == denial.denier and d.denied]
+            specific = max(stated, key=lambda t: len(t.split()), default="")
+            answered = specific or (denial.allegation if denial.allegation != denial.evidence else extraction.lead())
             about = _allegation_key(denial.accused, electorate, answered)
             if ("denial", denial.denier) in {(m.kind, m.value) for m in mentions}:
                 continue  # one denial per denier per article: the first states it best
-            add(Mention("denial", denial.denier, about, denial.evidence))
+            add(Mention("denial", denial.denier, about, denial.evidence, bool(specific)))
         return mentions
 
     # ----- novelty ----------------------------------------------------------------------------
@@ -221,7 +226,7 @@ class Detector:
             if mention.kind == "country":
                 finding, is_new = self._judge_country(mention, kb)
             elif mention.kind == "target":
-                finding, is_new = self._judge_target(mention, kb, accepted_targets, same_story)
+                finding, is_new = self._judge_target(mention, kb, accepted_targets, same_story, known)
             else:
                 finding, is_new = self._judge_denial(mention, kb, accepted_targets, vector)
             if is_new:
@@ -236,6 +241,12 @@ class Detector:
                 )
             else:
                 known.append(finding)
+                if mention.kind == "denial" and same_story is None:
+                    # Another wording of a denial already made is kept too (no alert), so that the
+                    # next denial is compared with the story it was made in as well.
+                    new_facts.append(
+                        Fact(mention.kind, mention.value, mention.about, mention.evidence, "article", article.url or article.title, article.published)
+                    )
         return findings, known, new_facts
 
     def _judge_country(self, mention: Mention, kb: KnowledgeBase) -> tuple[Finding, bool]:
@@ -249,17 +260,29 @@ class Detector:
         return Finding("country", mention.value, "", mention.evidence, match.fact, match.similarity, reason), True
 
     def _judge_target(
-        self, mention: Mention, kb: KnowledgeBase, accepted: list[str], same_story: Story | None
+        self, mention: Mention, kb: KnowledgeBase, accepted: list[str], same_story: Story | None, known_here: list[Finding] = ()  # type: ignore[assignment]
     ) -> tuple[Finding, bool]:
         targets = kb.of_kind("target")
         match = self._closest(mention.value, targets, lambda f: f.value)
-        if self._same_target(mention.value, match):
+        if self._same_target(mention.value, match, targets):
             assert match.fact is not None
             reason = f"known target: matches \"{match.fact.value}\" ({match.similarity:.2f})"
             return Finding("target", mention.value, "", mention.evidence, match.fact, match.similarity, reason), False
+        # A wording without a name of its own ("presidential campaigns of both parties") after a
+        # known target in the same article ("Donald Trump's presidential campaign") is that target.
+        earlier = [f for f in known_here if f.kind == "target" and f.closest is not None]
+        if earlier:
+            here = [Fact("target", f.value, "", f.evidence, "article", "") for f in earlier]
+            sibling = self._closest(mention.value, here, lambda f: f.value)
+            if self._same_target(mention.value, sibling, here):
+                assert sibling.fact is not None
+                origin = next(f.closest for f in earlier if f.value == sibling.fact.value)
+                reason = f"known target: another wording of \"{sibling.fact.value}\" in this article, which matches \"{origin.value}\"" if origin else "known target"
+                return Finding("target", mention.value, "", mention.evidence, origin, sibling.similarity, reason), False
         if accepted:
-            sibling = self._closest(mention.value, [Fact("target", a, "", "", "article", "") for a in accepted], lambda f: f.value)
-            if sibling.similarity is not None and sibling.similarity >= self.settings.target_match_threshold:
+            siblings = [Fact("target", a, "", "", "article", "") for a in accepted]
+            sibling = self._closest(mention.value, siblings, lambda f: f.value)
+            if self._same_target(mention.value, sibling, siblings):
                 return Finding("target", mention.value, "", mention.evidence, None, sibling.similarity, "another wording of a target already reported in this article"), False
         if same_story is not None:
             # Another outlet's version words the same victims differently; only a name the earlier
@@ -274,23 +297,49 @@ class Detector:
         closest = f"closest known: \"{match.fact.value}\" ({match.similarity:.2f})" if match.fact else "nothing similar is known"
         return Finding("target", mention.value, "", mention.evidence, match.fact, match.similarity, f"no earlier source names this target; {closest}"), True
 
-    def _same_target(self, value: str, match: _Match) -> bool:
+    def _same_target(self, value: str, match: _Match, known: list[Fact] | None = None) -> bool:
+        """Whether VALUE names a known target. Names carry identity: a name no known wording has
+        ("Harris" against "Biden campaign") makes it another target unless the wordings are all but
+        identical. Without a fresh name, the same head noun ("candidates of either party" and
+        "candidates further down the ballot"), or a named person's entourage ("Biden-Harris team",
+        "Joe Biden"), or a close enough wording makes it the same target."""
         if match.fact is None or match.similarity is None:
             return False
         if fold(value) == fold(match.fact.value):
             return True
-        names = _names(value)
-        fresh_names = names - _names(match.fact.value)
-        # A name the known target lacks ("Harris" against "Biden campaign") makes it another target
-        # unless the two wordings are all but identical; sharing every name ("Biden's campaign
-        # staff" and "Joe Biden") makes them the same target at a lower similarity.
-        if fresh_names:
-            threshold = self.settings.target_name_threshold
-        elif names:
-            threshold = self.settings.target_shared_name_threshold
-        else:
-            threshold = self.settings.target_match_threshold
-        return match.similarity >= threshold
+        candidates = [(match.fact, match.similarity)]
+        if known:
+            vectors = self.embedder.embed([value, *[f.value for f in known]])
+            sims = vectors[1:] @ vectors[0]
+            candidates = [(f, float(sim)) for f, sim in zip(known, sims, strict=True)]
+        return any(self._same_as(value, fact.value, similarity) for fact, similarity in candidates)
+
+    def _same_as(self, value: str, other: str, similarity: float) -> bool:
+        words = self._cue_words()
+        names = _target_names(value, words)
+        known_words = set(fold(other).split()) | {w.removesuffix("s") for w in fold(other).split()}
+        fresh = {n for n in names if n not in known_words}
+        # "Biden-Harris": a joint name with a known member is that member's ticket.
+        fresh -= {n for n in fresh if any(n in part and (set(part) - {n}) & known_words for part in _compounds(value))}
+        if fresh:
+            return similarity >= self.settings.target_name_threshold
+        head, other_head = _head(value, words), _head(other, words)
+        if names:
+            entourage = head in words["entourage"] or bool(set(_core(value, words, whole=True)) & words["entourage"])
+            if entourage and names & known_words and (_target_names(other, words) or other_head in words["entourage"]):
+                return True  # a named person's or body's campaign, team, staff, or people around them
+            return similarity >= self.settings.target_shared_name_threshold
+        if head and head in _core(other, words):
+            return True  # "candidates of either party" and "candidates further down the ballot"
+        return similarity >= self.settings.target_match_threshold
+
+    def _cue_words(self) -> dict[str, set[str]]:
+        c = self.extractor.c
+        return {
+            "generic": {w.lower() for w in [*c.get("body_nouns", []), *c.get("entourage_nouns", [])]},
+            "entourage": {w.lower() for w in c.get("entourage_nouns", [])},
+            "joiners": {j.lower() for j in c.get("target_joiners", [])} | {w.lower() for w in c.get("target_stops", [])},
+        }
 
     def _judge_denial(
         self, mention: Mention, kb: KnowledgeBase, new_targets: list[str], vector: np.ndarray | None
@@ -332,11 +381,13 @@ class Detector:
 
         vectors = self.embedder.embed([claim(mention.about, mention.evidence), *[claim(f.about, f.evidence) for f in facts]])
         sims = vectors[1:] @ vectors[0]
-        if vector is not None:
-            leads = {fact.key: story.vector for story in kb.stories for fact in story.facts if fact.kind == "denial"}
-            for i, fact in enumerate(facts):
-                if fact.key in leads:
-                    sims[i] = max(sims[i], float(leads[fact.key] @ vector))
+        # What this denial rejects, in the denier's words when it names it, else the article's story,
+        # against the story in which each earlier denial was made.
+        denied = self.embedder.embed([_split_key(mention.about)[2]])[0] if mention.specific or vector is None else vector
+        leads = {fact.key: story.vector for story in kb.stories for fact in story.facts if fact.kind == "denial"}
+        for i, fact in enumerate(facts):
+            if fact.key in leads:
+                sims[i] = max(sims[i], float(leads[fact.key] @ denied))
         best = int(sims.argmax())
         return _Match(facts[best], round(float(sims[best]), 4))
 
@@ -366,6 +417,35 @@ def _country_words(phrase: str) -> set[str]:
     from monitor.analysis.gazetteer import default_gazetteer
 
     return {w.lower() for m in default_gazetteer().find(phrase) for w in m.alias.split()}
+
+
+def _target_names(phrase: str, words: dict[str, set[str]]) -> set[str]:
+    """The names in a target phrase, compound names split, generic capitalised nouns ("Party",
+    "President") left out."""
+    found = set()
+    for name in _names(phrase):
+        found.update(p for p in name.split("-") if p and p not in words["generic"])
+    return found
+
+
+def _compounds(phrase: str) -> list[set[str]]:
+    return [set(w.lower().split("-")) for w in re.findall(r"\b[A-Z][\w']*(?:-[A-Z][\w']*)+", phrase)]
+
+
+def _core(phrase: str, words: dict[str, set[str]], *, whole: bool = False) -> list[str]:
+    """The words of a target phrase before its complement ("of ...", "associated with ..."), singular."""
+    tokens = fold(phrase).split()
+    for i, token in enumerate(tokens if not whole else []):
+        if i and (token in words["joiners"] or " ".join(tokens[i : i + 2]) in words["joiners"]) and token != "and":
+            tokens = tokens[:i]
+            break
+    return [t[:-1] if t.endswith("s") and not t.endswith("ss") else t for t in tokens]
+
+
+def _head(phrase: str, words: dict[str, set[str]]) -> str:
+    """The head noun of a target phrase: the last word of its core."""
+    core = _core(phrase, words)
+    return core[-1] if core else ""
 
 
 def _names(phrase: str) -> set[str]:

@@ -42,6 +42,7 @@ class DenialMention:
     evidence: str
     sentence_index: int
     allegation: str  # the sentence that states what is denied
+    denied: str = ""  # what the denial itself says is untrue, in its own words ("" when it only says "the claims")
 
 
 @dataclass
@@ -75,6 +76,10 @@ def _phrase_regex(phrases: list[str]) -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(p) for p in ordered) + r")(?![\w])", re.IGNORECASE)
 
 
+_DATE_WORD = re.compile(
+    r"(?i)(?:mon|tues|wednes|thurs|fri|satur|sun)day|january|february|march|april|may|june|july|august|september"
+    r"|october|november|december|today|yesterday|week|month|year|late|early|earlier|later|statement|briefing|news|conference"
+)
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.'&-]*[A-Za-z0-9]|[A-Za-z0-9]|'s|[^\sA-Za-z0-9]")
 
 
@@ -227,9 +232,14 @@ class Extractor:
                 if token in ("working", "works", "work") and not (following[:1] == ["to"] and following[1:] and following[1] in self._actor_verbs):
                     return ""
                 return token if allow_adjective or token == "behind" else ""
-            if token not in self._gap and not re.fullmatch(r",|and|in|\w+ly", token) and not self.gazetteer.find(token):
+            # Tokens are lower-cased here; a place name ("officials in Canada have tried") is looked up
+            # as it would be written.
+            if token not in self._gap and not re.fullmatch(r",|and|in|\w+ly", token) and not self._place(token):
                 return ""
         return ""
+
+    def _place(self, token: str) -> bool:
+        return any(self.gazetteer.find(form) for form in {token, token.title(), token.upper()})
 
     def _drop_counter_accusations(self, result: Extraction, text: str, head: list[str]) -> None:
         """A denier turning the charge back ("it is Canada that interferes in our affairs") is part
@@ -354,7 +364,7 @@ class Extractor:
             return None
         accused = denier if is_state else (result.accused[0] if result.accused else "")
         allegation = self._allegation_for(accused, result, sentence)
-        return DenialMention(denier, is_state, accused, sentence, index, allegation)
+        return DenialMention(denier, is_state, accused, sentence, index, allegation, self._denied(sentence[cue.end() :]))
 
     def _denier(
         self,
@@ -423,6 +433,23 @@ class Extractor:
             said = re.search(r"\b(?:said|says|told|stated|insisting|insisted|repeating|adding)\b", sentence)
             return said if said and said.start() < statement.start() else statement
         return None
+
+    def _denied(self, rest: str) -> str:
+        """The words after a denial cue that say what is denied, when they say more than "the
+        accusations" or "baseless": "suggestions that it was behind the hoax bomb threats"."""
+        # Up to the end of the clause: a semicolon, or a closing quote before its attribution.
+        rest = re.split(r';|,"', rest.strip(" ,:"), maxsplit=1)[0].strip(" \"'")
+        text = self._dismissive.sub(" ", self._allegation_nouns.sub(" ", rest))
+        content = [
+            w for w in re.findall(r"[A-Za-z][\w'-]+", text)
+            if w.lower() not in self._target_stops and w.lower() not in self._drop_leading and w.lower() not in self._negators
+            and w.lower() not in ("said", "says", "called", "calls", "calling", "described", "as", "all", "completely", "malicious", "any")
+            and not self.gazetteer.find(w)
+        ]
+        content = [w for w in content if not _DATE_WORD.fullmatch(w)]
+        if len([p for w in content for p in w.split("-") if p]) < 3:
+            return ""
+        return rest
 
     def _state_denier(self, subject: str, mentions: list[CountryMention], limit: int) -> str | None:
         candidates = [m for m in mentions if m.end <= limit and m.kind != "threat_group"]
