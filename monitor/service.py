@@ -44,7 +44,14 @@ class AnalysisStage:
 
 
 def build_analysis(settings: Settings) -> AnalysisStage:
-    embedder = Embedder(settings.analysis.model, batch_size=settings.analysis.batch_size, device=settings.analysis.device)
+    options = settings.analysis
+    embedder = Embedder(
+        options.model,
+        batch_size=options.batch_size,
+        device=options.device,
+        backend=options.backend,
+        cache_dir=settings.cache_dir,
+    )
     documents = load_seed_documents(settings.seeds_dir)
     corpus = SeedCorpus.build(documents, embedder, settings.cache_dir)
     return AnalysisStage(embedder, documents, corpus, Detector(embedder, corpus, settings.analysis))
@@ -83,7 +90,9 @@ def bootstrap(
             sync_feeds(session, settings.feeds, utcnow())
     http = make_http_client(FetchLimits.from_settings(settings.poll))
     channels = build_channels(settings.alerts, http, stream)
-    return Service(settings, engine, sessions, analysis, http, channels, Metrics(channels=list(channels)))
+    metrics = Metrics(channels=list(channels))
+    analysis.embedder.on_batch = metrics.embedding_batch
+    return Service(settings, engine, sessions, analysis, http, channels, metrics)
 
 
 async def poll_feeds(service: Service, *, all_feeds: bool = False, only_feed: str | None = None) -> list[RefreshResult]:

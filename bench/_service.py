@@ -1,0 +1,70 @@
+"""Shared by the service benches: a config for `monitor run` against local servers, and its RSS."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def write_config(folder: Path, feed_urls: list[str], *, interval_s: float, backend: str, slack_url: str | None = None) -> Path:
+    """A config for `monitor run`: SQLite in FOLDER, these feeds, console off, Slack if given."""
+    config = {
+        "database_url": f"sqlite:///{folder / 'monitor.db'}",
+        "seeds_dir": str(ROOT / "seeds"),
+        "cache_dir": str(ROOT / "data" / "cache"),
+        "log_level": "WARNING",
+        "poll": {"interval": interval_s, "concurrency": 50, "per_host_concurrency": 50},
+        "feeds": [{"name": f"feed {i}", "url": url} for i, url in enumerate(feed_urls)],
+        "alerts": {
+            "console": {"enabled": False},
+            "slack": {"enabled": bool(slack_url), "webhook_url": slack_url or ""},
+            "dispatch_interval": 1.0,
+        },
+        "analysis": {"backend": backend, "process_interval": 1.0},
+        "http": {"enabled": False},
+    }
+    path = folder / "monitor.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def start_service(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def stop_service(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for(predicate: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"timed out after {timeout_s:.0f} s waiting for {what}")

@@ -1,0 +1,202 @@
+"""Embedding throughput against this machine's fp32 matmul limit, and backends against torch.
+
+    HF_HUB_OFFLINE=1 python bench/embed.py                      # torch, onnx (int8), onnx fp32
+    HF_HUB_OFFLINE=1 python bench/embed.py --rounds 7 --backends torch,onnx
+
+The machine is shared and noisy, so every figure that matters is a ratio measured in the same
+round: P (GFLOP/s of torch fp32 matmuls at the model's shapes, 2 threads) is re-measured in each
+round next to the model runs, and backends are compared with torch round by round (median of the
+per-round ratios).
+
+Work per token comes from the model's config.json: 2 FLOPs per weight of the encoder's linear
+layers, plus attention (QK^T and AV: 4 * tokens * hidden per layer). "Useful" counts the real
+tokens of each text; "done" counts the padded batch the model actually ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from monitor.analysis.embedder import Embedder, resolve_model
+from monitor.analysis.text import split_sentences
+from monitor.config import AnalysisSettings
+
+DEV_STREAM = ROOT.parent / "shared" / "eval" / "dev_stream.jsonl"
+MAX_TOKENS = 256
+
+
+def model_shape(model_dir: Path) -> dict[str, int]:
+    config = json.loads((model_dir / "config.json").read_text())
+    return {
+        "layers": config["num_hidden_layers"],
+        "hidden": config["hidden_size"],
+        "intermediate": config["intermediate_size"],
+        "heads": config["num_attention_heads"],
+    }
+
+
+def flops_per_sequence(n: int, shape: dict[str, int]) -> float:
+    """Forward FLOPs of one sequence of N tokens (multiply-add = 2)."""
+    h, i, layers = shape["hidden"], shape["intermediate"], shape["layers"]
+    linear = layers * (4 * h * h + 2 * h * i)  # Q, K, V, O and the two feed-forward layers
+    attention = layers * 4 * n * h  # per token: QK^T over n keys and AV over n values
+    return n * (2 * linear + attention)
+
+
+def matmul_rate(shape: dict[str, int], tokens: int = 32 * 48, repeats: int = 40) -> float:
+    """GFLOP/s of torch fp32 matmuls with the model's shapes, median per shape, FLOP-weighted."""
+    import torch
+
+    h, i = shape["hidden"], shape["intermediate"]
+    total_flops = total_time = 0.0
+    for k, n in ((h, h), (h, i), (i, h)):
+        a, b = torch.randn(tokens, k), torch.randn(k, n)
+        torch.mm(a, b)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            times.append(time.perf_counter() - start)
+        total_flops += 2.0 * tokens * k * n
+        total_time += statistics.median(times)
+    return total_flops / total_time / 1e9
+
+
+def text_sets(tokenizer: object, limit_articles: int) -> dict[str, list[str]]:
+    rows = [json.loads(line) for line in DEV_STREAM.read_text().splitlines() if line.strip()][:limit_articles]
+    sentences, titles, leads, chunks = [], [], [], []
+    for row in rows:
+        parts = split_sentences(row["text"])
+        sentences += parts
+        titles.append(row["title"])
+        leads.append(" ".join(parts[:4]))
+        ids = tokenizer.encode(row["text"], add_special_tokens=False).ids  # type: ignore[attr-defined]
+        for start in range(0, len(ids), MAX_TOKENS - 2):
+            chunks.append(tokenizer.decode(ids[start : start + MAX_TOKENS - 2]))  # type: ignore[attr-defined]
+    # What the detector embeds per article: its sentences, its lead, its title.
+    return {
+        "detector mix": sentences + leads + titles,
+        "titles": titles,
+        "leads": leads,
+        "256-token chunks": chunks,
+    }
+
+
+def padding(lengths: list[int], order: list[int], batch: int) -> int:
+    """Tokens the model runs when texts go in ORDER, padded to the longest of each batch."""
+    done = 0
+    for start in range(0, len(order), batch):
+        chosen = [lengths[i] for i in order[start : start + batch]]
+        done += max(chosen) * len(chosen)
+    return done
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="torch,onnx,onnx-fp32", help="torch, onnx (int8), onnx-fp32")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--articles", type=int, default=54, help="dev-stream articles used")
+    parser.add_argument("--batch-size", type=int, default=AnalysisSettings().batch_size)
+    parser.add_argument("--cache-dir", default=str(ROOT / "data" / "cache"))
+    args = parser.parse_args()
+
+    import torch
+    from tokenizers import Tokenizer
+
+    torch.set_num_threads(2)
+    model = AnalysisSettings().model
+    model_dir = Path(resolve_model(model))
+    shape = model_shape(model_dir)
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.no_padding()  # tokenizer.json pads to 128 by default
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    sets = text_sets(tokenizer, args.articles)
+
+    per_token = flops_per_sequence(1, shape) - shape["layers"] * 4 * shape["hidden"]
+    print(f"command: {' '.join(['python', *sys.argv])}")
+    print(f"model {model}: {shape}; linear FLOPs/token {per_token / 1e6:.1f} M "
+          f"(+ attention {shape['layers'] * 4 * shape['hidden'] / 1e3:.1f} k x sequence length)")
+    stats: dict[str, dict[str, float]] = {}
+    for name, texts in sets.items():
+        lengths = [len(e.ids) for e in tokenizer.encode_batch([t.strip() for t in texts])]
+        useful = sum(flops_per_sequence(n, shape) for n in lengths)
+        by_chars = sorted(range(len(texts)), key=lambda k: -len(texts[k].strip()))  # sentence-transformers
+        by_tokens = sorted(range(len(texts)), key=lambda k: -lengths[k])  # the onnx path
+        real = sum(lengths)
+        st_done = padding(lengths, by_chars, args.batch_size)
+        onnx_done = padding(lengths, by_tokens, args.batch_size)
+        unsorted_done = padding(lengths, list(range(len(texts))), args.batch_size)
+        stats[name] = {"useful": useful, "tokens": real, "st_waste": 1 - real / st_done, "onnx_waste": 1 - real / onnx_done}
+        print(f"  {name:17s} {len(texts):5d} texts, {real / len(texts):6.1f} tokens/text; padding waste: "
+              f"unsorted {1 - real / unsorted_done:5.1%}, by characters (sentence-transformers) "
+              f"{1 - real / st_done:5.1%}, by tokens (onnx path) {1 - real / onnx_done:5.1%}")
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    embedders: dict[str, Embedder] = {}
+    for backend in backends:
+        started = time.perf_counter()
+        if backend == "onnx-fp32":
+            embedders[backend] = Embedder(model, batch_size=args.batch_size, backend="onnx", cache_dir=args.cache_dir, onnx_precision="fp32")
+        else:
+            embedders[backend] = Embedder(model, batch_size=args.batch_size, backend=backend, cache_dir=args.cache_dir)  # type: ignore[arg-type]
+        print(f"loaded {backend} in {time.perf_counter() - started:.1f} s")
+
+    # Agreement with torch, on every text set.
+    if "torch" in embedders:
+        reference = {name: embedders["torch"]._encoder.encode(texts, args.batch_size) for name, texts in sets.items()}
+        for backend, embedder in embedders.items():
+            if backend == "torch":
+                continue
+            cosines = np.concatenate([
+                (embedder._encoder.encode(texts, args.batch_size) * reference[name]).sum(axis=1)
+                for name, texts in sets.items()
+            ])
+            print(f"agreement {backend} vs torch: cosine min {cosines.min():.4f}, p1 {np.percentile(cosines, 1):.4f}, "
+                  f"mean {cosines.mean():.4f} over {len(cosines)} texts")
+
+    rates: list[float] = []
+    seconds: dict[tuple[str, str], list[float]] = {}
+    fractions: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.rounds):
+        p = matmul_rate(shape)
+        rates.append(p)
+        for name, texts in sets.items():
+            for backend, embedder in embedders.items():
+                started = time.perf_counter()
+                embedder._encoder.encode(texts, args.batch_size)  # the model itself, past the memo
+                took = time.perf_counter() - started
+                seconds.setdefault((backend, name), []).append(took)
+                fractions.setdefault((backend, name), []).append(stats[name]["useful"] / took / 1e9 / p)
+        p_after = matmul_rate(shape)
+        rates.append(p_after)
+
+    print(f"\nP = {statistics.median(rates):.1f} GFLOP/s fp32 matmul at the model's shapes, 2 threads "
+          f"(median of {len(rates)}; range {min(rates):.1f}-{max(rates):.1f}: the machine is shared)")
+    print(f"{'texts':17s} {'backend':9s} {'texts/s':>8s} {'tokens/s':>9s} {'of P':>6s} {'vs torch':>9s}")
+    for name, texts in sets.items():
+        for backend in embedders:
+            took = statistics.median(seconds[(backend, name)])
+            fraction = statistics.median(fractions[(backend, name)])
+            if "torch" in embedders:
+                ratios = [t / b for t, b in zip(seconds[("torch", name)], seconds[(backend, name)], strict=True)]
+                versus = f"{statistics.median(ratios):8.2f}x"
+            else:
+                versus = "-"
+            print(f"{name:17s} {backend:9s} {len(texts) / took:8.1f} {stats[name]['tokens'] / took:9.0f} "
+                  f"{fraction:6.2f} {versus:>9s}")
+    print("\n'of P': useful FLOPs per second (real tokens, no padding) / P, median over rounds. "
+          "int8 can exceed 1.0: P is the fp32 limit.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""`monitor run` with 1,000 feeds on a local feed server and the model loaded: RSS, and its slope.
+
+    HF_HUB_OFFLINE=1 python bench/memory.py --minutes 3            # short run
+    HF_HUB_OFFLINE=1 python bench/memory.py --minutes 30           # soak
+    HF_HUB_OFFLINE=1 python bench/memory.py --minutes 3 --backend onnx
+
+The feeds share a pool of real feed entries (../shared/feeds/real), so articles are deduplicated
+across feeds as in the wild; every 30 s twenty feeds get a new item, so the service keeps fetching,
+storing and analysing. RSS is sampled every 5 s; the slope is a least-squares fit over the samples
+after the first minute (warm-up: model, seed knowledge, first poll of every feed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._service import rss_mb, start_service, stop_service, write_config
+from monitor.ingest.parse import parse_feed
+from tests.support.feedserver import FeedItem, FeedServer, rss_document
+
+REAL_FEEDS = Path(__file__).resolve().parent.parent.parent / "shared" / "feeds" / "real"
+
+
+def pool() -> list[tuple[str, str]]:
+    entries: list[tuple[str, str]] = []
+    for path in sorted(REAL_FEEDS.iterdir()):
+        if path.is_file() and path.suffix in {".xml", ".rss", ".rdf", ".atom"}:
+            try:
+                parsed = parse_feed(path.read_bytes(), url=f"http://feeds.local/{path.name}", headers={})
+            except Exception:  # noqa: BLE001
+                continue
+            entries += [(e.title, e.text) for e in parsed.entries if e.title]
+    return entries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--interval", type=float, default=60.0, help="poll interval of every feed, seconds")
+    parser.add_argument("--backend", default="torch")
+    args = parser.parse_args()
+    print(f"command: {' '.join(['python', *sys.argv])}")
+    entries = pool()
+    items = [FeedItem(title=t, link=f"http://news.local/pool/{i}", guid=f"pool-{i}", description=d) for i, (t, d) in enumerate(entries)]
+    with tempfile.TemporaryDirectory() as tmp, FeedServer() as server:
+        feeds: list[list[FeedItem]] = []
+        for f in range(args.feeds):
+            chosen = [items[(f * 7 + k) % len(items)] for k in range(5)]  # 5 entries, shared with other feeds
+            feeds.append(chosen)
+            server.set_feed(f"/f{f}.xml", rss_document(chosen))
+        config = write_config(Path(tmp), [server.url(f"/f{f}.xml") for f in range(args.feeds)], interval_s=args.interval, backend=args.backend)
+        log = Path(tmp) / "service.log"
+        process = start_service(config, log)
+        started = time.monotonic()
+        samples: list[tuple[float, float]] = []
+        fresh = 0
+        next_churn = started + 30
+        try:
+            while time.monotonic() - started < args.minutes * 60:
+                if process.poll() is not None:
+                    raise SystemExit(f"monitor run exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+                samples.append((time.monotonic() - started, rss_mb(process.pid)))
+                if time.monotonic() >= next_churn:
+                    for k in range(20):
+                        f = (fresh + k * 37) % args.feeds
+                        title, text = entries[(fresh * 13 + k) % len(entries)]
+                        feeds[f] = [FeedItem(title=f"{title} ({fresh}-{k})", link=f"http://news.local/new/{fresh}-{k}", guid=f"new-{fresh}-{k}", description=text), *feeds[f][:4]]
+                        server.set_feed(f"/f{f}.xml", rss_document(feeds[f]))
+                    fresh += 1
+                    next_churn += 30
+                time.sleep(5)
+            polled = len({r.path for r in server.requests})
+        finally:
+            stop_service(process)
+    times = np.array([t for t, _ in samples])
+    rss = np.array([m for _, m in samples])
+    late = times >= 60
+    slope = float(np.polyfit(times[late] / 60, rss[late], 1)[0]) if late.sum() >= 3 else float("nan")
+    print(f"feeds: {args.feeds} (each polled every {args.interval:.0f} s), {polled} distinct feed paths fetched; backend {args.backend}")
+    print(f"RSS: after 1 min {rss[late][0] if late.any() else rss[-1]:.0f} MB, peak {rss.max():.0f} MB, end {rss[-1]:.0f} MB (goal <= 1024 MB)")
+    print(f"RSS slope after warm-up: {slope:+.2f} MB/min over {times[-1] / 60:.1f} min ({late.sum()} samples)")
+
+
+if __name__ == "__main__":
+    main()
