@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from monitor.alerts.content import AlertContent, ClosestAllegation, FindingView
@@ -194,6 +194,15 @@ def _story_id(ref: str | None) -> int | None:
     return int(ref) if ref and ref.isdigit() else None
 
 
+def _stored_keys(session: Session, wanted: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """Which of these (kind, value, about) keys the knowledge base already holds."""
+    if not wanted:
+        return set()
+    columns = (KnownFact.kind, KnownFact.value, KnownFact.about)
+    rows = session.execute(select(*columns).where(tuple_(*columns).in_(wanted)))
+    return {(kind, value, about) for kind, value, about in rows}
+
+
 def _commit_analysis(
     session: Session,
     article: Article,
@@ -227,10 +236,7 @@ def _commit_analysis(
                 reason=finding.reason,
             )
         )
-    known = {
-        (kind, value, about)
-        for kind, value, about in session.execute(select(KnownFact.kind, KnownFact.value, KnownFact.about))
-    }
+    known = _stored_keys(session, {(fact.kind, fact.value[:300], fact.about[:300]) for fact in analysis.new_facts})
     for fact in analysis.new_facts:
         if (fact.kind, fact.value[:300], fact.about[:300]) in known:
             continue
