@@ -90,6 +90,19 @@ def run(ctx: click.Context, config_path: Path | None) -> None:
 
 
 @contextmanager
+def _store(settings: Settings) -> Iterator[Any]:
+    """A session factory on the migrated database, disposed of afterwards."""
+    from monitor.store.db import make_engine, make_session_factory, upgrade
+
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
 def _service_lock(ctx: click.Context, settings: Settings) -> Iterator[None]:
     """With SQLite, refuse to start beside another service process on the same file."""
     from monitor.store.lock import AlreadyRunning, single_process_lock
@@ -197,22 +210,19 @@ def kb(ctx: click.Context, rebuild: bool, as_json: bool, config_path: Path | Non
     from monitor.analysis.detector import seed_knowledge
     from monitor.process import ensure_seed_knowledge
     from monitor.service import build_analysis
-    from monitor.store.db import make_engine, make_session_factory, upgrade
     from monitor.store.models import KnownFact
 
     settings = _settings(ctx, config_path)
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    sessions = make_session_factory(engine)
-    with sessions() as session:
-        empty = session.scalar(select(KnownFact.id).limit(1)) is None
-    if rebuild or empty:
-        stage = build_analysis(settings)
-        added = ensure_seed_knowledge(sessions, partial(seed_knowledge, stage.detector, stage.documents), rebuild=True)
-        click.echo(f"derived {added} facts from {settings.seeds_dir}", err=True)
-    with sessions() as session:
-        rows = list(session.scalars(select(KnownFact).order_by(KnownFact.kind, KnownFact.value, KnownFact.id)))
-    engine.dispose()
+    with _store(settings) as sessions:
+        with sessions() as session:
+            empty = session.scalar(select(KnownFact.id).limit(1)) is None
+        if rebuild or empty:
+            stage = build_analysis(settings)
+            derive = partial(seed_knowledge, stage.detector, stage.documents)
+            added = ensure_seed_knowledge(sessions, derive, rebuild=True)
+            click.echo(f"derived {added} facts from {settings.seeds_dir}", err=True)
+        with sessions() as session:
+            rows = list(session.scalars(select(KnownFact).order_by(KnownFact.kind, KnownFact.value, KnownFact.id)))
     if as_json:
         click.echo(
             json.dumps(
@@ -246,13 +256,10 @@ def feeds(ctx: click.Context, config_path: Path | None) -> None:
     from sqlalchemy import select
 
     from monitor.ingest.refresh import sync_feeds
-    from monitor.store.db import make_engine, make_session_factory, upgrade
     from monitor.store.models import Feed, utcnow
 
     settings = _settings(ctx, config_path)
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    with make_session_factory(engine).begin() as session:
+    with _store(settings) as sessions, sessions.begin() as session:
         sync_feeds(session, settings.feeds, utcnow())
         rows = list(session.scalars(select(Feed).where(Feed.active.is_(True)).order_by(Feed.name)))
         table = Table("feed", "url", "last success", "status", "errors", "next poll", "entries", "last error", title="feeds")
@@ -267,7 +274,6 @@ def feeds(ctx: click.Context, config_path: Path | None) -> None:
                 str(f.entries_seen),
                 f.last_error or "",
             )
-    engine.dispose()
     console.print(table)
 
 
@@ -315,18 +321,14 @@ def alerts(ctx: click.Context, status: str | None, limit: int, config_path: Path
         return
     from sqlalchemy import select
 
-    from monitor.store.db import make_engine, make_session_factory, upgrade
     from monitor.store.models import Alert
 
     settings = _settings(ctx, config_path)
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
     query = select(Alert).order_by(Alert.id.desc()).limit(limit)
     if status:
         query = query.where(Alert.status == status)
-    with make_session_factory(engine)() as session:
+    with _store(settings) as sessions, sessions() as session:
         rows = list(session.scalars(query))
-    engine.dispose()
     table = Table("id", "channel", "status", "attempts", "next attempt", "created", "title", "last error", title="alerts")
     for a in rows:
         table.add_row(
@@ -344,17 +346,13 @@ def alerts(ctx: click.Context, status: str | None, limit: int, config_path: Path
 def alerts_retry(ctx: click.Context, ids: tuple[int, ...], all_failed: bool, config_path: Path | None) -> None:
     """Requeue dead alerts (IDS, or --all-failed) with a fresh attempt budget."""
     from monitor.alerts.dispatch import retry_alerts
-    from monitor.store.db import make_engine, make_session_factory, upgrade
 
     if not ids and not all_failed:
         click.echo("error: give alert ids or --all-failed", err=True)
         ctx.exit(2)
     settings = _settings(ctx, config_path)
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    with make_session_factory(engine)() as session:
+    with _store(settings) as sessions, sessions() as session:
         count = retry_alerts(session, list(ids), all_failed)
-    engine.dispose()
     click.echo(f"requeued {count} alerts")
 
 
@@ -378,13 +376,11 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context, config_path: Path | None) -> None:
     """Apply pending migrations to the configured database."""
-    from monitor.store.db import current_revision, make_engine, upgrade
+    from monitor.store.db import current_revision
 
     settings = _settings(ctx, config_path)
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    click.echo(f"database at revision {current_revision(engine)}")
-    engine.dispose()
+    with _store(settings) as sessions:
+        click.echo(f"database at revision {current_revision(sessions.kw['bind'])}")
 
 
 @main.command("eval")
