@@ -67,6 +67,8 @@ class Service:
     channels: Mapping[str, Channel]
     metrics: Metrics
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # The job ticks in progress, so that shutdown can wait for them.
+    running: set[asyncio.Task[object]] = field(default_factory=set)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -172,16 +174,16 @@ async def _guarded(name: str, job: Callable[[Service], Awaitable[object]], servi
     # The tick boundary: a job that fails is logged and tried again at its next tick.
     if service.stop.is_set():
         return
+    task = asyncio.current_task()
+    if task is not None:
+        service.running.add(task)
     try:
         await job(service)
     except Exception:
         service.metrics.job_failed(name)
         log.exception("job failed", extra={"job": name})
-
-
-def _is_job(task: asyncio.Task[object]) -> bool:
-    coro = task.get_coro()
-    return getattr(coro, "__qualname__", "") == _guarded.__qualname__
+    finally:
+        service.running.discard(task)  # type: ignore[arg-type]
 
 
 async def run_forever(service: Service) -> None:
@@ -225,7 +227,7 @@ async def run_forever(service: Service) -> None:
         # back what they claimed but did not start, within the grace period.
         started = asyncio.get_running_loop().time()
         scheduler.shutdown(wait=False)
-        running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and _is_job(t)]
+        running = set(service.running)
         if running:
             _, late = await asyncio.wait(running, timeout=settings.shutdown_grace)
             for task in late:
