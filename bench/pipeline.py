@@ -1,7 +1,9 @@
-"""Articles per second through store -> process_articles (the real detector), and where time goes.
+"""Articles per second through store -> process_articles (the real detector), where time goes, and
+what an off-topic article costs beside a relevant one.
 
     HF_HUB_OFFLINE=1 python bench/pipeline.py                       # SQLite, torch then onnx
     HF_HUB_OFFLINE=1 python bench/pipeline.py --backends onnx --postgres
+    HF_HUB_OFFLINE=1 python bench/pipeline.py --prescreen-off-too   # + the cost with the pre-screen off
 
 The stream is 10% on-topic (the dev stream's relevant articles, in their order) and 90% off-topic
 (the dev stream's other articles and the entries of the real feeds in ../shared/feeds/real, parsed
@@ -9,9 +11,18 @@ with monitor.ingest.parse.parse_feed), mixed with a fixed seed. Every text is us
 embedder memoises texts, so repeating articles would flatter the figures. That bounds N (about
 310); the 10,000-article backlog is extrapolated from the measured rate, and the output says so.
 
-Stages: "store" is the real poll (a local feed server, fetch, parse, store); "process" is
-process_articles until nothing is new; "embedding" is the time inside Embedder.embed (model and
-memo), the rest of "process" is extraction, knowledge-base loading and the database.
+Stages (exclusive wall time, a nested stage's time is not counted twice): "store" is the real poll
+(a local feed server, fetch, parse, store); then, inside process_articles until nothing is new,
+"embed" (Embedder.embed: model and memo), "extract" (the extractor's text rules), "relevance"
+(pre-screen and relevance scoring), "novelty" (mentions, same story, judging against the knowledge
+base), "detector other" (the rest of the detector) and "database" (claim, knowledge-base loading,
+commit: the rest of process_articles).
+
+CPU cost: after the pipeline run, the embedder's memo is emptied and every article of the stream
+is analysed again, one at a time in stream order against a knowledge base that learns (as `monitor
+eval` does), each as a batch of one (pre-screen, embed ahead, analyze), with time.process_time()
+around it (CPU time of all the process's threads, so a loaded machine changes it little). The
+ratio is the mean for off-topic articles over the mean for relevant ones (the on-topic articles).
 """
 
 from __future__ import annotations
@@ -32,8 +43,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.analysis.detector import Detector
+from monitor.analysis.detector import ArticleInput, Detector, seed_knowledge
 from monitor.analysis.embedder import Embedder
+from monitor.analysis.knowledge import KnowledgeBase
 from monitor.analysis.seeds import SeedCorpus, load_seed_documents
 from monitor.config import AnalysisSettings, FeedConfig, Settings
 from monitor.ingest.parse import parse_feed
@@ -82,20 +94,48 @@ def _when(value: Any) -> datetime | None:
     return value
 
 
-class TimedEmbedder:
-    """Wraps Embedder.embed: the seconds spent in it, memo lookups included."""
+class Profiler:
+    """Exclusive wall time per stage: entering a nested stage pauses the one around it."""
 
-    def __init__(self, embedder: Embedder) -> None:
-        self.seconds = 0.0
-        self._embed = embedder.embed
-        embedder.embed = self  # type: ignore[method-assign]
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._stack: list[tuple[str, float]] = []
 
-    def __call__(self, texts: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return self._embed(texts)
-        finally:
-            self.seconds += time.perf_counter() - started
+    def wrap(self, owner: Any, name: str, stage: str) -> None:
+        function = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            now = time.perf_counter()
+            if self._stack:
+                outer, since = self._stack[-1]
+                self.seconds[outer] = self.seconds.get(outer, 0.0) + now - since
+            self._stack.append((stage, now))
+            try:
+                return function(*args, **kwargs)
+            finally:
+                now = time.perf_counter()
+                _, since = self._stack.pop()
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
+                if self._stack:
+                    self._stack[-1] = (self._stack[-1][0], now)
+
+        setattr(owner, name, timed)
+
+    def reset(self) -> None:
+        self.seconds = {}
+
+
+def instrument(detector: Detector) -> Profiler:
+    profiler = Profiler()
+    profiler.wrap(detector.embedder, "embed", "embed")
+    profiler.wrap(detector.extractor, "extract", "extract")
+    for name in ("_screen", "_relevance", "_topic_link"):
+        profiler.wrap(detector, name, "relevance")
+    for name in ("_mentions", "_judge", "_same_story"):
+        profiler.wrap(detector, name, "novelty")
+    for name in ("analyze", "prescreen", "embed_ahead"):
+        profiler.wrap(detector, name, "detector other")
+    return profiler
 
 
 def database(postgres: bool, folder: Path) -> tuple[str, Any]:
@@ -116,25 +156,7 @@ def database(postgres: bool, folder: Path) -> tuple[str, Any]:
     return POSTGRES.rsplit("/", 1)[0] + f"/{name}", drop
 
 
-def embed_ahead(service: Any, detector: Detector, limit: int) -> None:
-    """What process_articles could do first (a proposal, see bench/README.md): embed the sentences
-    and leads of the next batch of new articles in one call, so analysing each one hits the memo."""
-    from sqlalchemy import select
-
-    from monitor.store.models import Article
-
-    with service.sessions() as session:
-        rows = session.execute(
-            select(Article.title, Article.text).where(Article.status == "new").order_by(Article.id).limit(limit)
-        ).all()
-    texts: list[str] = []
-    for title, text in rows:
-        sentences = detector.extractor.extract(title, text).sentences or [title or text[:200] or " "]
-        texts += [*sentences, " ".join(sentences[:4])]
-    detector.embedder.embed(texts)
-
-
-async def run_once(backend: str, items: list[FeedItem], feeds: int, postgres: bool, cache_dir: Path, ahead: bool) -> dict[str, float]:
+async def run_once(backend: str, items: list[FeedItem], feeds: int, postgres: bool, cache_dir: Path, prescreen: float | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, FeedServer() as server:
         per_feed = -(-len(items) // feeds)
         configs = []
@@ -145,24 +167,24 @@ async def run_once(backend: str, items: list[FeedItem], feeds: int, postgres: bo
         try:
             settings = Settings(database_url=url, seeds_dir=ROOT / "seeds", cache_dir=cache_dir, feeds=configs)
             analysis_settings = AnalysisSettings(backend=backend)  # type: ignore[arg-type]
+            if prescreen is not None:
+                analysis_settings = analysis_settings.model_copy(update={"prescreen_threshold": prescreen})
             embedder = Embedder(analysis_settings.model, batch_size=analysis_settings.batch_size, backend=backend, cache_dir=cache_dir)  # type: ignore[arg-type]
             documents = load_seed_documents(settings.seeds_dir)
             corpus = SeedCorpus.build(documents, embedder, cache_dir)
             stage = AnalysisStage(embedder, documents, corpus, Detector(embedder, corpus, analysis_settings))
             service = bootstrap(settings, stream=io.StringIO(), analysis=stage)
-            timer = TimedEmbedder(embedder)
+            profiler = instrument(stage.detector)
             started = time.perf_counter()
             polls = await poll_feeds(service, all_feeds=True)
             stored_s = time.perf_counter() - started
             stored = sum(p.new_articles for p in polls)
-            timer.seconds = 0.0
+            profiler.reset()
             processed = relevant = alerted = 0
             started = time.perf_counter()
             calls = [0]
             embedder.on_batch = lambda seconds: calls.__setitem__(0, calls[0] + 1)
             while True:
-                if ahead:
-                    embed_ahead(service, stage.detector, analysis_settings.batch_articles)
                 report = process_articles(service.sessions, stage.detector, list(service.channels), story_days=analysis_settings.same_story_days, limit=analysis_settings.batch_articles)
                 processed += report.processed
                 relevant += report.relevant
@@ -170,13 +192,79 @@ async def run_once(backend: str, items: list[FeedItem], feeds: int, postgres: bo
                 if report.processed + report.failed == 0:
                     break
             process_s = time.perf_counter() - started
+            stages = dict(profiler.seconds)
             await service.aclose()
         finally:
             drop()
+        cost = cpu_cost(embedder, corpus, analysis_settings, documents, items)
     return {
         "stored": stored, "store_s": stored_s, "processed": processed, "relevant": relevant,
-        "alerted": alerted, "process_s": process_s, "embed_s": timer.seconds, "calls": calls[0],
+        "alerted": alerted, "process_s": process_s, "stages": stages, "calls": calls[0], "cost": cost,
     }
+
+
+WARM_UP = ArticleInput(
+    title="Officials say foreign hackers targeted a county election website",
+    text="Officials said Russian hackers targeted the county's election website in an attempt to interfere in the vote.",
+)
+
+
+def cpu_cost(embedder: Embedder, corpus: SeedCorpus, settings: AnalysisSettings, documents: Any, items: list[FeedItem]) -> dict[str, Any]:
+    """CPU seconds per article, each analysed alone (pre-screen, embed ahead, analyze), memo emptied first."""
+    embedder._cache.clear()
+    detector = Detector(embedder, corpus, settings)
+    kb = KnowledgeBase(seed_knowledge(detector, documents))
+    detector.analyze(WARM_UP, kb)  # the topic prototypes, embedded once per process
+    by_label: dict[str, list[float]] = {"on": [], "off": []}
+    screened_out: list[float] = []
+    verdict_relevant: list[float] = []
+    for item in items:
+        article = ArticleInput(title=item.title or "", text=item.description or "", url=item.link, published=item.pub_date)
+        started = time.process_time()
+        screens = detector.prescreen([article])
+        detector.embed_ahead([a for a, screen in zip([article], screens, strict=True) if screen.passed])
+        analysis = detector.analyze(article, kb)
+        seconds = time.process_time() - started
+        kb.learn(analysis, source_ref=item.link or "", published=item.pub_date)
+        by_label["on" if "/on/" in (item.link or "") else "off"].append(seconds)
+        if not screens[0].passed:
+            screened_out.append(seconds)
+        if analysis.relevant:
+            verdict_relevant.append(seconds)
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else float("nan")
+
+    return {
+        "off_s": mean(by_label["off"]), "on_s": mean(by_label["on"]), "off_n": len(by_label["off"]), "on_n": len(by_label["on"]),
+        "screened_out_s": mean(screened_out), "screened_out_n": len(screened_out),
+        "relevant_s": mean(verdict_relevant), "relevant_n": len(verdict_relevant),
+    }
+
+
+STAGES = ("embed", "extract", "relevance", "novelty", "detector other", "database")
+
+
+def report(backend: str, r: dict[str, Any], label: str = "") -> float:
+    name = f"{backend}{label}"
+    total = r["store_s"] + r["process_s"]
+    rate = r["processed"] / total
+    stages = dict(r["stages"])
+    stages["database"] = r["process_s"] - sum(stages.values())
+    print(f"\n[{name}] stored {r['stored']:.0f} in {r['store_s']:.1f} s; processed {r['processed']:.0f} "
+          f"({r['relevant']:.0f} relevant, {r['alerted']:.0f} alerted) in {r['process_s']:.1f} s")
+    print(f"[{name}] model calls: {r['calls']:.0f} ({r['calls'] / max(r['processed'], 1):.2f} per article)")
+    print(f"[{name}] {rate:.1f} articles/s end to end ({r['processed'] / r['process_s']:.1f}/s processing alone)")
+    shares = ", ".join(f"{stage} {stages.get(stage, 0.0) / total:.0%}" for stage in STAGES)
+    print(f"[{name}] share of time: store (fetch+parse+insert) {r['store_s'] / total:.0%}, {shares}")
+    print(f"[{name}] 10,000-article backlog: {BACKLOG / rate / 60:.1f} min "
+          f"(extrapolated from {r['processed']:.0f} articles, not measured at 10,000)")
+    c = r["cost"]
+    print(f"[{name}] CPU per article, alone: off-topic {c['off_s'] * 1000:.1f} ms (n={c['off_n']}), "
+          f"on-topic {c['on_s'] * 1000:.1f} ms (n={c['on_n']}); off-topic / on-topic = {c['off_s'] / c['on_s']:.3f}")
+    print(f"[{name}] by verdict: rejected by the pre-screen {c['screened_out_s'] * 1000:.1f} ms (n={c['screened_out_n']}), "
+          f"judged relevant {c['relevant_s'] * 1000:.1f} ms (n={c['relevant_n']}); ratio {c['screened_out_s'] / c['relevant_s']:.3f}")
+    return rate
 
 
 def main() -> None:
@@ -185,7 +273,7 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help=f"use {POSTGRES} (a fresh database on that server)")
     parser.add_argument("--feeds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--embed-ahead", action="store_true", help="embed each batch's sentences in one call first (proposal)")
+    parser.add_argument("--prescreen-off-too", action="store_true", help="also run each backend with analysis.prescreen_threshold -1 (off)")
     parser.add_argument("--cache-dir", default=str(ROOT / "data" / "cache"))
     args = parser.parse_args()
     items = stream(0.10, args.seed)
@@ -193,27 +281,19 @@ def main() -> None:
     print(f"command: {' '.join(['python', *sys.argv])}")
     print(f"stream: {len(items)} articles, {on} on-topic ({on / len(items):.0%}), "
           f"mean {sum(len(i.title) + len(i.description or '') for i in items) / len(items):.0f} characters; "
-          f"database: {'PostgreSQL' if args.postgres else 'SQLite'}")
-    results = {}
+          f"database: {'PostgreSQL' if args.postgres else 'SQLite'}; pre-screen at {AnalysisSettings().prescreen_threshold}")
+    rates = {}
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-        r = asyncio.run(run_once(backend, items, args.feeds, args.postgres, Path(args.cache_dir), args.embed_ahead))
-        results[backend] = r
-        total = r["store_s"] + r["process_s"]
-        rate = r["processed"] / total
-        print(f"\n[{backend}] stored {r['stored']:.0f} in {r['store_s']:.1f} s; processed {r['processed']:.0f} "
-              f"({r['relevant']:.0f} relevant, {r['alerted']:.0f} alerted) in {r['process_s']:.1f} s")
-        print(f"[{backend}] model calls: {r['calls']:.0f} ({r['calls'] / max(r['processed'], 1):.1f} per article); embed-ahead {'on' if args.embed_ahead else 'off'}")
-        print(f"[{backend}] {rate:.1f} articles/s end to end ({r['processed'] / r['process_s']:.1f}/s processing alone)")
-        print(f"[{backend}] share of time: embedding {r['embed_s'] / total:.0%}, rest of processing "
-              f"{(r['process_s'] - r['embed_s']) / total:.0%}, store (fetch+parse+insert) {r['store_s'] / total:.0%}")
-        print(f"[{backend}] 10,000-article backlog: {BACKLOG / rate / 60:.1f} min "
-              f"(extrapolated from {r['processed']:.0f} articles, not measured at 10,000)")
-    if "torch" in results and len(results) > 1:
-        base = results["torch"]
-        for backend, r in results.items():
-            if backend != "torch":
-                speed = (base["store_s"] + base["process_s"]) / (r["store_s"] + r["process_s"])
-                print(f"{backend} vs torch, same run: {speed:.2f}x articles/s")
+        variants: list[tuple[str, float | None]] = [("", None)]
+        if args.prescreen_off_too:
+            variants.append((" pre-screen off", -1.0))
+        for label, prescreen in variants:
+            r = asyncio.run(run_once(backend, items, args.feeds, args.postgres, Path(args.cache_dir), prescreen))
+            rates[f"{backend}{label}"] = report(backend, r, label)
+    if "torch" in rates and len(rates) > 1:
+        for name, rate in rates.items():
+            if name != "torch":
+                print(f"{name} vs torch, same run: {rate / rates['torch']:.2f}x articles/s")
 
 
 if __name__ == "__main__":

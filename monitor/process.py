@@ -319,18 +319,23 @@ def process_articles(
     should_stop: Callable[[], bool] = lambda: False,
     also_reported: Sequence[str] = (),
 ) -> ProcessReport:
-    """Analyse up to LIMIT new articles in arrival order; each one learns before the next."""
+    """Analyse up to LIMIT new articles in arrival order; each one learns before the next.
+
+    The batch is pre-screened first and the articles that pass are embedded ahead (_EmbedAhead):
+    an off-topic article costs the model its title and lead only."""
     report = ProcessReport()
     with session_factory() as session:
         ids = claim_new_articles(session, utcnow(), limit, lease_s)
         session.commit()
         if not ids:
             return report
+    ahead = _EmbedAhead(session_factory, detector, ids)
     kb, kb_version = KnowledgeBase(), -1
     for position, article_id in enumerate(ids):
         if should_stop():
             release_articles(session_factory, ids[position:])
             break
+        ahead.before(position)
         started = time.perf_counter()
         with session_factory() as session:
             article = session.get(Article, article_id)
@@ -379,6 +384,61 @@ def process_articles(
                 },
             )
     return report
+
+
+# Embedding ahead covers this many articles that passed the pre-screen at a time: enough sentences
+# for full model batches, little enough that a stop request waits for one short model call.
+AHEAD_ARTICLES = 8
+
+
+class _EmbedAhead:
+    """Cheap first, then in bulk: the claimed batch is pre-screened at once (the title and lead of
+    every article without an allegation in one model call), and the sentences of the articles that
+    pass are embedded AHEAD_ARTICLES at a time before the loop reaches them. Analysing an article
+    then finds its vectors in the embedder's memo; an article the pre-screen rejects is never
+    embedded beyond its title and lead. Any failure here only loses the head start: each article's
+    own analysis redoes the work and reports its error."""
+
+    def __init__(self, session_factory: SessionFactory, detector: Detector, ids: Sequence[int]) -> None:
+        self.detector = detector
+        self.articles: list[ArticleInput | None] = [None] * len(ids)
+        self.done = 0
+        try:
+            with session_factory() as session:
+                rows = {
+                    row.id: row
+                    for row in session.execute(
+                        select(Article.id, Article.title, Article.text, Article.url, Article.published_at).where(Article.id.in_(ids))
+                    )
+                }
+            inputs = [
+                ArticleInput(title=r.title, text=r.text, url=r.url, published=r.published_at) if (r := rows.get(i)) else None
+                for i in ids
+            ]
+            present = [a for a in inputs if a is not None]
+            screens = iter(detector.prescreen(present))
+            self.articles = [a if a is not None and next(screens).passed else None for a in inputs]
+        except Exception:  # only the head start is lost
+            log.warning("pre-screen ahead failed", exc_info=True)
+            self.articles = [None] * len(ids)
+
+    def before(self, position: int) -> None:
+        """Embed ahead from POSITION unless that article's vectors are already there."""
+        if position < self.done:
+            return
+        chosen: list[ArticleInput] = []
+        end = position
+        while end < len(self.articles) and len(chosen) < AHEAD_ARTICLES:
+            if self.articles[end] is not None:
+                chosen.append(self.articles[end])  # type: ignore[arg-type]
+            end += 1
+        self.done = end
+        if not chosen:
+            return
+        try:
+            self.detector.embed_ahead(chosen)
+        except Exception:  # only the head start is lost
+            log.warning("embed ahead failed", exc_info=True)
 
 
 def _record_failure(session_factory: SessionFactory, article_id: int, exc: Exception) -> None:

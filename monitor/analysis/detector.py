@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,6 +53,26 @@ class SeedMatch:
     score: float
 
 
+@dataclass(frozen=True)
+class Screen:
+    """The pre-screen's verdict on an article, from its title and lead and the extractor's cues.
+
+    ``score`` is the best seed similarity of the title and lead sentences (None when an allegation
+    passed the article without it); ``vectors`` are those sentences' embeddings."""
+
+    passed: bool
+    score: float | None
+    reason: str
+    seed: SeedMatch | None = None
+    vectors: np.ndarray | None = None
+
+
+# The pre-screen reads the title and the lead: the first sentences of the article, title included.
+SCREEN_SENTENCES = 2
+# Articles read by the extractor, kept for the analysis that follows their screening.
+_EXTRACTIONS_KEPT = 512
+
+
 @dataclass
 class Analysis:
     relevance: float
@@ -85,11 +106,15 @@ class Detector:
         self.settings = settings
         self.extractor = extractor or default_extractor()
         self._link: tuple[np.ndarray, np.ndarray] | None | bool = False  # False: not yet worked out
+        self._extractions: OrderedDict[tuple[str, str], Extraction] = OrderedDict()
 
     # ----- public ---------------------------------------------------------------------------
     def analyze(self, article: ArticleInput, kb: KnowledgeBase) -> Analysis:
-        extraction = self.extractor.extract(article.title, article.text)
-        sentences = extraction.sentences or [article.title or article.text[:200] or " "]
+        extraction = self._extract(article)
+        screen = self._screen(article, extraction)
+        if not screen.passed:
+            return self._screened_out(article, screen)
+        sentences = _sentences(article, extraction)
         vectors = self.embedder.embed(sentences)
         vector = self._story_vector(article, extraction)
         relevance, closest_seed, reason = self._relevance(extraction, vectors)
@@ -115,11 +140,99 @@ class Detector:
 
     def analyze_batch(self, articles: Sequence[ArticleInput], kb: KnowledgeBase) -> list[Analysis]:
         """Each article judged against kb as given; texts are embedded together first."""
+        screens = self.prescreen(articles)
+        self.embed_ahead([a for a, screen in zip(articles, screens, strict=True) if screen.passed])
+        return [self.analyze(article, kb) for article in articles]
+
+    def prescreen(self, articles: Sequence[ArticleInput]) -> list[Screen]:
+        """The pre-screen's verdict on each article; the title and lead sentences of all the articles
+        that need them are embedded in one model call."""
+        extractions = [self._extract(article) for article in articles]
+        texts = [
+            text
+            for article, extraction in zip(articles, extractions, strict=True)
+            if self._needs_screen(extraction)
+            for text in _sentences(article, extraction)[:SCREEN_SENTENCES]
+        ]
+        self.embedder.embed(texts)
+        return [self._screen(article, extraction) for article, extraction in zip(articles, extractions, strict=True)]
+
+    def embed_ahead(self, articles: Sequence[ArticleInput]) -> None:
+        """Embed the sentences and leads of ARTICLES in one model call: analyze() then finds them in
+        the embedder's memo. For articles that passed the pre-screen; the others never need them."""
         texts: list[str] = []
         for article in articles:
-            texts.extend(self.extractor.extract(article.title, article.text).sentences)
+            extraction = self._extract(article)
+            sentences = _sentences(article, extraction)
+            texts += [*sentences, _lead(extraction)]
         self.embedder.embed(texts)
-        return [self.analyze(article, kb) for article in articles]
+
+    # ----- pre-screen -----------------------------------------------------------------------
+    def _extract(self, article: ArticleInput) -> Extraction:
+        """The extractor's reading of ARTICLE, kept for a while: screening and analysis share it."""
+        key = (article.title, article.text)
+        extraction = self._extractions.get(key)
+        if extraction is None:
+            extraction = self.extractor.extract(article.title, article.text)
+            self._extractions[key] = extraction
+            while len(self._extractions) > _EXTRACTIONS_KEPT:
+                self._extractions.popitem(last=False)
+        else:
+            self._extractions.move_to_end(key)
+        return extraction
+
+    def _needs_screen(self, extraction: Extraction) -> bool:
+        return self.settings.prescreen_threshold > -1 and not extraction.allegation_sentences()
+
+    def _screen(self, article: ArticleInput, extraction: Extraction) -> Screen:
+        """Cheap first: an article in which no one is accused and nothing is denied, whose title and
+        lead are far from the seeds, is off the topic; its other sentences are never embedded.
+
+        Such an article could only be relevant through a sentence at least
+        relevance_threshold / no_allegation_factor close to the seeds (0.59 by default) further down,
+        while its title and lead stay below prescreen_threshold (0.35): a gap kept wide on purpose.
+        An allegation anywhere in the text (the extractor's cues and the gazetteer, no model) always
+        passes the article on to the full analysis."""
+        if self.settings.prescreen_threshold <= -1:
+            return Screen(True, None, "pre-screen off")
+        if extraction.allegation_sentences():
+            return Screen(True, None, "an allegation or a denial in the text")
+        head = _sentences(article, extraction)[:SCREEN_SENTENCES]
+        vectors = self.embedder.embed(head)
+        sims = vectors @ self.corpus.vectors.T
+        best = sims.max(axis=1)
+        index = int(best.argmax())
+        score = float(best[index])
+        chunk = self.corpus.chunks[int(sims[index].argmax())]
+        seed = SeedMatch(chunk.source, chunk.sentence, round(score, 4))
+        if score >= self.settings.prescreen_threshold:
+            return Screen(True, score, f"title and lead {score:.2f} from the seeds", seed, vectors)
+        reason = (
+            f"title and lead far from the topic (closest {score:.2f} < prescreen {self.settings.prescreen_threshold:.2f}) "
+            "and no one is accused and nothing is denied: the rest of the article was not read by the model"
+        )
+        return Screen(False, score, reason, seed, vectors)
+
+    def _screened_out(self, article: ArticleInput, screen: Screen) -> Analysis:
+        """What an article rejected by the pre-screen gets: the relevance formula (no allegation) on
+        its title and lead alone, below the threshold, and the pre-screen's reason."""
+        assert screen.vectors is not None and screen.score is not None
+        best = (screen.vectors @ self.corpus.vectors.T).max(axis=1)
+        top = float(np.sort(best)[-3:].mean())
+        relevance = (0.5 * screen.score + 0.5 * top) * self.settings.no_allegation_factor
+        relevance = min(relevance, self.settings.relevance_threshold - 0.01)
+        return Analysis(
+            relevance=relevance,
+            relevant=False,
+            reason=f"relevance {relevance:.2f} (pre-screen): {screen.reason}",
+            vector=screen.vectors[int(best.argmax())],
+            closest_seed=screen.seed,
+            mentions=[],
+            findings=[],
+            same_story_as=None,
+            new_facts=[],
+            title=article.title,
+        )
 
     # ----- relevance ------------------------------------------------------------------------
     def _relevance(self, extraction: Extraction, vectors: np.ndarray) -> tuple[float, SeedMatch | None, str]:
@@ -178,8 +291,7 @@ class Detector:
         return link, contrast
 
     def _story_vector(self, article: ArticleInput, extraction: Extraction) -> np.ndarray:
-        lead = " ".join(extraction.sentences[:4])
-        return self.embedder.embed([lead])[0]
+        return self.embedder.embed([_lead(extraction)])[0]
 
     # ----- what the article says --------------------------------------------------------------
     def _mentions(self, extraction: Extraction, article: ArticleInput) -> list[Mention]:
@@ -411,6 +523,15 @@ class Detector:
             if similarity >= best_sim:
                 best, best_sim = story, similarity
         return best
+
+
+def _sentences(article: ArticleInput, extraction: Extraction) -> list[str]:
+    return extraction.sentences or [article.title or article.text[:200] or " "]
+
+
+def _lead(extraction: Extraction) -> str:
+    """The story's lead, whose embedding recognises another outlet's version of it."""
+    return " ".join(extraction.sentences[:4])
 
 
 def _country_words(phrase: str) -> set[str]:
