@@ -1,12 +1,13 @@
 """Scale benchmark (not a test): one full poll cycle over N synthetic feeds.
 
-    python bench/poll_scale.py --feeds 1000 10000 [--postgres URL] [--concurrency 100]
+    python bench/poll_scale.py --feeds 1000 10000 [--postgres URL] [--concurrency 100] [--parse-workers 1]
 
 A separate process serves the feeds with a small asyncio HTTP server on 64 loopback addresses
 (127.0.1.1 ...), so the per-host limit applies as it would across real sites. The mix, by feed
 number: 40% new items (10 entries each), 40% unchanged (304 to the stored ETag), 10% slow (200
 after --slow seconds), 5% failing with 500, 5% rate-limited (429 + Retry-After). Prints wall time,
-feeds per second, CPU seconds and peak memory (resource.getrusage) of this process.
+feeds per second, CPU seconds and peak memory (resource.getrusage) of this process, and apart
+from it those of the parse worker processes (poll.parse_workers, from /proc).
 """
 
 from __future__ import annotations
@@ -97,7 +98,27 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def cycle(database_url: str, count: int, port: int, concurrency: int) -> dict[str, float]:
+def _proc_usage(pid: int) -> tuple[float, float]:
+    """CPU seconds and peak resident MB of a running process, from /proc (Linux)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    peak = next(
+        (int(line.split()[1]) / 1024 for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmHWM:")),
+        0.0,
+    )
+    return cpu, peak
+
+
+def _workers_usage() -> tuple[float, float]:
+    from monitor.ingest.parse_pool import worker_pids
+
+    usage = [_proc_usage(pid) for pid in worker_pids()]
+    return sum(cpu for cpu, _ in usage), sum(peak for _, peak in usage)
+
+
+async def cycle(database_url: str, count: int, port: int, concurrency: int, parse_workers: int) -> dict[str, float]:
     from sqlalchemy import func, insert, select
 
     from monitor.config import PollSettings
@@ -121,13 +142,17 @@ async def cycle(database_url: str, count: int, port: int, concurrency: int) -> d
     ]  # fmt: skip
     with sessions.begin() as session:
         session.execute(insert(Feed), rows)
-    poll = PollSettings(timeout="10s", concurrency=concurrency, per_host_concurrency=4)
+    poll = PollSettings(
+        timeout="10s", concurrency=concurrency, per_host_concurrency=4, parse_workers=parse_workers
+    )
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    workers_cpu_before, _ = _workers_usage()
     started = time.perf_counter()
     async with make_http_client(FetchLimits.from_settings(poll)) as client:
         results = await poll_due_feeds(sessions, client, poll)
     wall = time.perf_counter() - started
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    workers_cpu_after, workers_peak_mb = _workers_usage()
     with sessions() as session:
         stored = session.scalar(select(func.count()).select_from(Article))
     engine.dispose()
@@ -142,6 +167,9 @@ async def cycle(database_url: str, count: int, port: int, concurrency: int) -> d
             (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime), 2
         ),
         "peak_rss_mb": round(cpu_after.ru_maxrss / 1024, 1),
+        # The parse worker processes (poll.parse_workers), counted apart from this process.
+        "workers_cpu_s": round(workers_cpu_after - workers_cpu_before, 2),
+        "workers_peak_mb": round(workers_peak_mb, 1),
         "articles": stored or 0,
         **outcomes,
     }
@@ -151,7 +179,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--feeds", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--postgres", metavar="URL", help="also run on this (emptied!) PostgreSQL database")
-    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=100, help="poll.concurrency")
+    parser.add_argument("--parse-workers", type=int, default=1, help="poll.parse_workers")
     parser.add_argument("--slow", type=float, default=1.0, help="seconds a slow feed takes")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -163,7 +192,7 @@ def main() -> None:
     try:
         for count in args.feeds:
             with tempfile.TemporaryDirectory() as folder:
-                report = asyncio.run(cycle(f"sqlite:///{folder}/bench.db", count, port, args.concurrency))
+                report = asyncio.run(cycle(f"sqlite:///{folder}/bench.db", count, port, args.concurrency, args.parse_workers))
             print("sqlite", report, flush=True)
             if args.postgres:
                 from sqlalchemy import create_engine, text
@@ -173,8 +202,11 @@ def main() -> None:
                     connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
                     connection.execute(text("CREATE SCHEMA public"))
                 engine.dispose()
-                print("postgresql", asyncio.run(cycle(args.postgres, count, port, args.concurrency)), flush=True)
+                print("postgresql", asyncio.run(cycle(args.postgres, count, port, args.concurrency, args.parse_workers)), flush=True)
     finally:
+        from monitor.ingest.parse_pool import shutdown
+
+        shutdown()
         server.terminate()
         server.join(5)
 

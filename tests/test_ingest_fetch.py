@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import socket
 import time
@@ -285,3 +286,35 @@ async def test_expires_gives_the_freshness_when_there_is_no_max_age(server: Feed
     assert (await fetch(client, server.url("/feed.xml"))).max_age_s == 60  # max-age wins
     server.set_feed("/feed.xml", FEED, headers={"Expires": "0"})
     assert (await fetch(client, server.url("/feed.xml"))).max_age_s == 0  # invalid: already stale
+
+
+async def test_answers_without_a_used_body_leave_the_connection_open_for_the_next_request() -> None:
+    """A 304, a 429 or a short error page is read to its end, so the connection is reused:
+    a poll cycle where half the feeds answer 304 must not reconnect for each of them."""
+    connections = 0
+    answers = [
+        b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n",
+        b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 60\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: %d\r\n\r\n%s" % (len(FEED), FEED),
+    ]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            for answer in answers * 2:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, make_http_client(LIMITS) as http:
+        kinds = [(await fetch(http, f"http://127.0.0.1:{port}/feed.xml", etag='"v1"')).kind for _ in range(8)]
+    assert kinds == [FetchKind.NOT_MODIFIED, FetchKind.RETRY_LATER, FetchKind.ERROR, FetchKind.NEW_CONTENT] * 2
+    assert connections == 1

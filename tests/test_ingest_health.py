@@ -3,6 +3,9 @@ feeds: refresh_feed and poll_due_feeds against a real local server and a migrate
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,8 +18,12 @@ from support.feedserver import FeedItem, FeedServer, rss_document
 
 from monitor.alerts.content import AlertContent
 from monitor.config import PollSettings, Settings
+from monitor.ingest import parse_pool
 from monitor.ingest.fetch import FetchKind, FetchLimits, make_http_client
+from monitor.ingest.parse import Entry
 from monitor.ingest.refresh import (
+    _store_entries,
+    _store_many,
     adapt_interval_s,
     next_poll_delay_s,
     poll_due_feeds,
@@ -236,3 +243,77 @@ async def test_entries_sharing_a_section_link_stay_separate_articles(sqlite_sess
         add_feed(sqlite_sessions, name, server.url(f"/{name}.xml"))
     results = await poll_due_feeds(sqlite_sessions, client, FIXED, NOW)
     assert sum(result.new_articles for result in results) == 5
+
+
+def entry(key: str, url: str | None, title: str = "") -> Entry:
+    return Entry(key=key, url=url, title=title or key, text=f"Text of {key}.", published=None)
+
+
+def test_one_write_group_stores_as_the_feeds_would_one_after_another(sessions) -> None:
+    """A write group stores many feeds' entries with one query or insert of each kind: an
+    article two feeds of the group bring belongs to the first and is linked to the second."""
+    ids = [add_feed(sessions, name, f"http://127.0.0.1:9/{name}.xml") for name in ("first", "second", "third")]
+    story = "https://news.example.com/2025/shared-story"
+    with sessions.begin() as session:
+        earlier = _store_entries(session, ids[2], [entry("old-1", "https://news.example.com/2025/old")], NOW, 10_000)
+    assert (earlier.new, earlier.linked) == (1, 0)
+    batch = [
+        (ids[0], [entry("a-1", story), entry("a-2", "https://news.example.com/2025/a-only")]),
+        # The shared story under another key and a tracking parameter's spelling, a URI guid
+        # shared with the third feed, and the article the third feed stored before the group.
+        (ids[1], [entry("b-1", story), entry("tag:wire,2025:7", "https://b.example.org/7"), entry("b-3", "https://news.example.com/2025/old")]),
+        (ids[2], [entry("old-1", "https://news.example.com/2025/old"), entry("tag:wire,2025:7", "https://c.example.org/7")]),
+    ]
+    with sessions.begin() as session:
+        stored = _store_many(session, batch, NOW, 10_000)
+    assert [(result.new, result.linked) for result in stored] == [(2, 0), (1, 2), (0, 1)]
+    with sessions() as session:
+        owners = {url: feed_id for url, feed_id in session.execute(select(Article.url, Article.feed_id))}
+    assert owners == {
+        story: ids[0],
+        "https://news.example.com/2025/a-only": ids[0],
+        "https://news.example.com/2025/old": ids[2],
+        "https://b.example.org/7": ids[1],
+    }
+    links = article_links(sessions)
+    assert len(links) == 1 + 2 + 3 + 1  # the earlier one, then one per new entry of each feed
+    assert {(feed_id, key) for _, feed_id, key in links} >= {(ids[1], "b-1"), (ids[2], "tag:wire,2025:7")}
+    # The same batch again stores and links nothing.
+    with sessions.begin() as session:
+        again = _store_many(session, batch, NOW, 10_000)
+    assert [(result.new, result.linked) for result in again] == [(0, 0)] * 3
+
+
+async def test_parse_workers_give_the_same_results_as_a_thread(sqlite_sessions, server, client) -> None:
+    server.set_feed("/news.xml", rss_document([story(n) for n in range(1, 6)]))
+    server.set_feed("/page.html", b"<!doctype html><html><body>Not a feed</body></html>", content_type="text/html")
+    names = ("news", "page")
+    results = {}
+    try:
+        for workers in (0, 1):
+            for name in names:
+                add_feed(sqlite_sessions, f"{name}-{workers}", server.url(f"/{name}.{'xml' if name == 'news' else 'html'}"))
+            poll = PollSettings(interval="15m", timeout="5s", parse_workers=workers)
+            polled = await poll_due_feeds(sqlite_sessions, client, poll, NOW)
+            results[workers] = {r.feed_name.rsplit("-", 1)[0]: (r.outcome, r.entries, r.new_articles + r.linked, r.error) for r in polled}
+        assert parse_pool.worker_pids()
+    finally:
+        parse_pool.shutdown()
+    assert results[1] == results[0]
+    assert results[0]["news"] == (FetchKind.NEW_CONTENT, 5, 5, None)
+    assert results[0]["page"][0] == "parse_error" and "an HTML page" in (results[0]["page"][3] or "")
+
+
+async def test_a_dead_parse_worker_costs_a_fresh_pool_not_a_feed() -> None:
+    document = rss_document([story(1)])
+    try:
+        parsed = await parse_pool.parse_elsewhere(document, url="http://x/feed", headers={}, workers=1)
+        for pid in parse_pool.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.5)  # the pool notices its dead worker
+        again = await parse_pool.parse_elsewhere(document, url="http://x/feed", headers={}, workers=1)
+        assert again == parsed and len(parsed.entries) == 1
+        fresh = await parse_pool.parse_elsewhere(document, url="http://x/feed", headers={}, workers=1)
+        assert fresh == parsed and parse_pool.worker_pids()
+    finally:
+        parse_pool.shutdown()

@@ -30,7 +30,8 @@ from monitor.ingest.fetch import (
     fetch_feed,
     fetch_page,
 )
-from monitor.ingest.parse import Entry, FeedParseError, ParsedFeed, parse_feed
+from monitor.ingest.parse import Entry, FeedParseError, ParsedFeed
+from monitor.ingest.parse_pool import parse_elsewhere
 from monitor.ingest.text import extract_article_text
 from monitor.store.models import Alert, Article, ArticleFeed, Feed
 
@@ -231,20 +232,18 @@ async def _fetch_and_parse(
     outcome = await fetch_feed(
         client, target.url, etag=target.etag, last_modified=target.last_modified, limits=limits
     )
-    parsed, parse_error = await _parse(outcome)
+    parsed, parse_error = await _parse(outcome, poll.parse_workers)
     if parsed is not None and target.full_text:
         parsed = await _with_page_text(session_factory, client, target.id, parsed, limits, poll)
     return _Fetched(target, outcome, parsed, parse_error, started)
 
 
-async def _parse(outcome: FetchOutcome) -> tuple[ParsedFeed | None, str | None]:
+async def _parse(outcome: FetchOutcome, workers: int) -> tuple[ParsedFeed | None, str | None]:
     if outcome.kind is not FetchKind.NEW_CONTENT:
         return None, None
     try:
-        # feedparser is CPU-bound; a thread keeps the other fetches moving meanwhile.
-        parsed = await asyncio.to_thread(
-            parse_feed, outcome.content, url=outcome.url, headers=outcome.headers
-        )
+        # feedparser is CPU-bound; a thread or a worker process keeps the other fetches moving.
+        parsed = await parse_elsewhere(outcome.content, url=outcome.url, headers=outcome.headers, workers=workers)
     except FeedParseError as exc:
         return None, str(exc)
     return parsed, None
@@ -285,8 +284,8 @@ async def _with_page_text(
 def _unseen(session_factory: sessionmaker[Session], feed_id: int, entries: Sequence[Entry]) -> list[Entry]:
     shared = _shared_urls(entries)
     with session_factory() as session:
-        linked = _linked_keys(session, feed_id, [entry.key for entry in entries])
-        fresh = [entry for entry in entries if entry.key not in linked]
+        linked = _linked_pairs(session, [(feed_id, [entry.key for entry in entries])])
+        fresh = [entry for entry in entries if (feed_id, entry.key) not in linked]
         known = _known_articles(session, [_identity(entry, shared) for entry in fresh])
     return [entry for entry in fresh if known.find(_identity(entry, shared)) is None]
 
@@ -313,15 +312,20 @@ def _record(
     poll: PollSettings,
     now: datetime,
     alert_channels: Sequence[str],
+    stored: _Stored | None = None,
 ) -> RefreshResult:
-    """Store the new articles and the feed's new state (the caller owns the transaction)."""
+    """Store the new articles and the feed's new state (the caller owns the transaction).
+
+    `stored` is given when the caller has already stored this feed's entries (with a group's).
+    """
     target, outcome, parsed = fetched.target, fetched.outcome, fetched.parsed
     kind: Outcome = PARSE_ERROR if fetched.parse_error else outcome.kind
     error = fetched.parse_error or outcome.error
     feed = session.get(Feed, target.id)
     if feed is None:
         raise LookupError(f"refresh: feed {target.id} disappeared during the refresh")
-    stored = _store_entries(session, feed.id, parsed.entries, now, poll.max_entry_chars) if parsed else _Stored()
+    if stored is None:
+        stored = _store_entries(session, feed.id, parsed.entries, now, poll.max_entry_chars) if parsed else _Stored()
     alert = _apply_outcome(session, feed, kind, outcome, parsed, stored, error, poll, now, alert_channels)
     return RefreshResult(
         feed_id=target.id,
@@ -374,47 +378,95 @@ def _store_entries(
 ) -> _Stored:
     """Entries not seen in this feed yet: linked to the article when another feed brought it,
     otherwise stored as a new article. A re-poll or a concurrent poller never duplicates one."""
-    stored = _Stored()
-    linked = _linked_keys(session, feed_id, [entry.key for entry in entries])
-    fresh = [entry for entry in entries if entry.key not in linked]
-    if not fresh:
-        return stored
-    shared = _shared_urls(entries)
-    identities = {entry.key: _identity(entry, shared) for entry in fresh}
-    known = _known_articles(session, list(identities.values()))
-    links: dict[str, int] = {}
+    return _store_many(session, [(feed_id, entries)], now, max_chars)[0]
+
+
+def _store_many(
+    session: Session, feeds: Sequence[tuple[int, Sequence[Entry]]], now: datetime, max_chars: int
+) -> list[_Stored]:
+    """_store_entries for several feeds at once, with one query or insert of each kind for all.
+
+    The result is the same as storing the feeds one after the other in this order: an article
+    two of them bring is stored through the first (rows are inserted in order, and a later row
+    for the same article is skipped) and linked to the second.
+    """
+    stored = [_Stored() for _ in feeds]
+    linked = _linked_pairs(session, [(feed_id, [entry.key for entry in entries]) for feed_id, entries in feeds])
+    # Per feed: its entries not linked to it yet, and how each is recognised across feeds.
+    fresh: list[dict[str, _Identity]] = []
+    for feed_id, entries in feeds:
+        unlinked = [entry for entry in entries if (feed_id, entry.key) not in linked]
+        shared = _shared_urls(entries) if unlinked else set()
+        fresh.append({entry.key: _identity(entry, shared) for entry in unlinked})
+    known = _known_articles(session, [identity for identities in fresh for identity in identities.values()])
+    links: list[dict[str, int]] = [{} for _ in feeds]
     rows: list[dict[str, Any]] = []
-    for entry in fresh:
-        article_id = known.find(identities[entry.key])
-        if article_id is not None:
-            links[entry.key] = article_id
-        else:
-            rows.append(_article_row(feed_id, entry, identities[entry.key], now, max_chars))
-    inserted = _insert_articles(session, rows)
-    stored.new = len(inserted)
-    stored.truncated = sum(1 for row in rows if row["truncated"] and row["entry_key"] in inserted)
-    lost = [identities[row["entry_key"]] for row in rows if row["entry_key"] not in inserted]
-    if lost:
-        # Another poller stored these a moment ago (through this feed or another one).
-        again = _known_articles(session, lost)
-        same_feed = _own_articles(session, feed_id, [identity.key for identity in lost])
-        for identity in lost:
-            article_id = again.find(identity) or same_feed.get(identity.key)
+    row_feed: list[int] = []  # the index in `feeds` of each row
+    for index, ((feed_id, entries), identities) in enumerate(zip(feeds, fresh, strict=True)):
+        for entry in entries:
+            identity = identities.get(entry.key)
+            if identity is None:
+                continue
+            article_id = known.find(identity)
             if article_id is not None:
-                links[identity.key] = article_id
-    stored.linked = len(links)
-    _insert_links(session, feed_id, {**inserted, **links}, now)
+                links[index][entry.key] = article_id
+            else:
+                rows.append(_article_row(feed_id, entry, identity, now, max_chars))
+                row_feed.append(index)
+    inserted = _insert_articles(session, rows)
+    lost: list[tuple[int, _Identity]] = []
+    for row, index in zip(rows, row_feed, strict=True):
+        article_id = inserted.pop((row["feed_id"], row["entry_key"]), None)
+        if article_id is None:
+            lost.append((index, fresh[index][row["entry_key"]]))
+            continue
+        links[index][row["entry_key"]] = article_id
+        stored[index].new += 1
+        stored[index].truncated += bool(row["truncated"])
+    if lost:
+        # Stored a moment ago: by an earlier feed of this batch, or by another poller (through
+        # this feed or another one).
+        again = _known_articles(session, [identity for _, identity in lost])
+        unresolved: defaultdict[int, list[str]] = defaultdict(list)
+        for index, identity in lost:
+            article_id = again.find(identity)
+            if article_id is not None:
+                links[index][identity.key] = article_id
+            else:
+                unresolved[index].append(identity.key)
+        for index, keys in unresolved.items():
+            same_feed = _own_articles(session, feeds[index][0], keys)
+            links[index].update({key: same_feed[key] for key in keys if key in same_feed})
+    for index, feed_links in enumerate(links):
+        stored[index].linked = len(feed_links) - stored[index].new
+    _insert_links(
+        session,
+        [(feeds[index][0], key, article_id) for index, feed_links in enumerate(links) for key, article_id in feed_links.items()],
+        now,
+    )
     return stored
 
 
-def _linked_keys(session: Session, feed_id: int, keys: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in _chunks(list(keys)):
-        found.update(
-            session.scalars(
-                select(ArticleFeed.entry_key).where(ArticleFeed.feed_id == feed_id, ArticleFeed.entry_key.in_(chunk))
+# Core columns, not ORM attributes, in the per-feed queries: a write group runs them for every
+# feed, and the ORM's statement handling costs more than the query itself.
+_ARTICLES = Article.__table__.c
+_ARTICLE_FEEDS = ArticleFeed.__table__.c
+
+
+def _linked_pairs(session: Session, feeds: Sequence[tuple[int, Sequence[str]]]) -> set[tuple[int, str]]:
+    """(feed id, entry key) pairs among those asked that already link a feed to an article."""
+    wanted = {(feed_id, key) for feed_id, keys in feeds for key in keys}
+    if not wanted:
+        return set()
+    feed_ids = sorted({feed_id for feed_id, _ in wanted})
+    found: set[tuple[int, str]] = set()
+    for chunk in _chunks(sorted({key for _, key in wanted})):
+        rows = session.execute(
+            select(_ARTICLE_FEEDS.feed_id, _ARTICLE_FEEDS.entry_key).where(
+                _ARTICLE_FEEDS.feed_id.in_(feed_ids), _ARTICLE_FEEDS.entry_key.in_(chunk)
             )
         )
+        found.update(pair for feed_id, key in rows if (pair := (feed_id, key)) in wanted)
     return found
 
 
@@ -423,42 +475,53 @@ def _known_articles(session: Session, identities: Sequence[_Identity]) -> _Known
     url_hashes = [identity.url_hash for identity in identities if identity.url_hash]
     guid_hashes = [identity.guid_hash for identity in identities if identity.guid_hash]
     for column, hashes, found in (
-        (Article.url_hash, url_hashes, known.by_url),
-        (Article.guid_hash, guid_hashes, known.by_guid),
+        (_ARTICLES.url_hash, url_hashes, known.by_url),
+        (_ARTICLES.guid_hash, guid_hashes, known.by_guid),
     ):
         for chunk in _chunks(hashes):
-            for article_id, value in session.execute(select(Article.id, column).where(column.in_(chunk))):
+            for article_id, value in session.execute(select(_ARTICLES.id, column).where(column.in_(chunk))):
                 found[value] = article_id
     return known
 
 
 def _own_articles(session: Session, feed_id: int, keys: Sequence[str]) -> dict[str, int]:
     rows = session.execute(
-        select(Article.entry_key, Article.id).where(Article.feed_id == feed_id, Article.entry_key.in_(keys))
+        select(_ARTICLES.entry_key, _ARTICLES.id).where(_ARTICLES.feed_id == feed_id, _ARTICLES.entry_key.in_(keys))
     )
     return {key: article_id for key, article_id in rows}
 
 
-def _insert_articles(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """entry_key -> id of the rows inserted; a row whose URL, guid or key is taken is skipped."""
-    insert = _dialect_insert(session)
-    inserted: dict[str, int] = {}
+def _insert_articles(session: Session, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, str], int]:
+    """(feed id, entry key) -> id of the rows inserted; a row whose URL, guid or key is taken
+    (by a stored article or an earlier row) is skipped."""
+    if not rows:
+        return {}
+    # One statement for any number of rows (executemany; SQLAlchemy batches it into multi-row
+    # INSERTs with RETURNING), so it is compiled once and cached rather than once per feed.
+    table = Article.__table__
+    statement = (
+        _dialect_insert(session)(table)
+        .on_conflict_do_nothing()
+        .returning(table.c.id, table.c.feed_id, table.c.entry_key)
+    )
+    inserted: dict[tuple[int, str], int] = {}
     for chunk in _chunks(list(rows), INSERT_BATCH):
-        statement = insert(Article).values(chunk).on_conflict_do_nothing().returning(Article.id, Article.entry_key)
-        inserted.update({key: article_id for article_id, key in session.execute(statement)})
+        for article_id, feed_id, key in session.execute(statement, chunk):
+            inserted[(feed_id, key)] = article_id
     return inserted
 
 
-def _insert_links(session: Session, feed_id: int, links: dict[str, int], now: datetime) -> None:
+def _insert_links(session: Session, links: Sequence[tuple[int, str, int]], now: datetime) -> None:
+    """(feed id, entry key, article id) rows for article_feeds; those already there are kept."""
     if not links:
         return
-    insert = _dialect_insert(session)
+    statement = _dialect_insert(session)(ArticleFeed.__table__).on_conflict_do_nothing()
     rows = [
         {"article_id": article_id, "feed_id": feed_id, "entry_key": key, "first_seen_at": now}
-        for key, article_id in links.items()
+        for feed_id, key, article_id in links
     ]
     for chunk in _chunks(rows, INSERT_BATCH):
-        session.execute(insert(ArticleFeed).values(chunk).on_conflict_do_nothing())
+        session.execute(statement, chunk)
 
 
 def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
@@ -837,9 +900,30 @@ class _GroupWriter:
         now = self._now or datetime.now(UTC)
         try:
             with self._session_factory.begin() as session:
-                # One query loads every feed row of the group into the session.
-                list(session.scalars(select(Feed).where(Feed.id.in_([f.target.id for f in group]))))
-                results = [_record(session, fetched, self._poll, now, self._alert_channels) for fetched in group]
+                # One query loads every feed row of the group into the session; the list keeps
+                # them there (the identity map holds rows weakly, and _record looks each one up).
+                loaded = list(session.scalars(select(Feed).where(Feed.id.in_([f.target.id for f in group]))))
+                if len(loaded) < len({fetched.target.id for fetched in group}):
+                    raise LookupError("refresh: a feed disappeared during the refresh")
+                # The reads here are of articles, which are inserted at once, never of the feed
+                # rows _record changes: those are flushed together at the commit, not before
+                # every query.
+                with session.no_autoflush:
+                    parsed = [fetched for fetched in group if fetched.parsed is not None]
+                    stored = _store_many(
+                        session,
+                        [(fetched.target.id, fetched.parsed.entries) for fetched in parsed if fetched.parsed],
+                        now,
+                        self._poll.max_entry_chars,
+                    )
+                    by_fetch = {id(fetched): result for fetched, result in zip(parsed, stored, strict=True)}
+                    results = [
+                        _record(
+                            session, fetched, self._poll, now, self._alert_channels, by_fetch.get(id(fetched), _Stored())
+                        )
+                        for fetched in group
+                    ]
+                del loaded
         except Exception:  # noqa: BLE001 - retried feed by feed below, where the cause is recorded
             if len(group) == 1:
                 return [self._write_one(group[0], now)]
