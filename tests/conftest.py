@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from support.feedserver import FeedServer
 
 from monitor.store.db import SessionFactory, make_engine, make_session_factory, upgrade
 
@@ -57,6 +58,13 @@ def sqlite_sessions(tmp_path: Path) -> Iterator[SessionFactory]:
     upgrade(engine)
     yield make_session_factory(engine)
     engine.dispose()
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    """A local HTTP server whose routes serve feeds, pages and failures (tests/support/feedserver.py)."""
+    with FeedServer() as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

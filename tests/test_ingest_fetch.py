@@ -6,7 +6,7 @@ import asyncio
 import gzip
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -19,12 +19,6 @@ from monitor.ingest.fetch import FetchKind, FetchLimits, fetch_feed, make_http_c
 
 LIMITS = FetchLimits(timeout_s=5.0, max_bytes=200_000, max_redirects=5, user_agent="monitor-test/1.0")
 FEED = rss_document([FeedItem("One", link="http://example.com/1", guid="1")])
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
 
 
 @pytest.fixture

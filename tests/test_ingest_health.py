@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
-from support.feedserver import FeedItem, FeedServer, rss_document
+from support.feedserver import FeedItem, rss_document
+from support.rows import add_feed as add_feed_at
+from support.rows import load_feed
 
 from monitor.alerts.content import AlertContent
 from monitor.config import PollSettings, Settings
@@ -29,38 +32,18 @@ from monitor.ingest.refresh import (
     poll_due_feeds,
     refresh_feed,
 )
-from monitor.store.models import Alert, Article, ArticleFeed, Feed
+from monitor.store.models import Alert, Article, ArticleFeed
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+add_feed = partial(add_feed_at, next_poll_at=NOW)
 ADAPTIVE = PollSettings(timeout="5s", min_interval="5m", max_interval="2h", allow_private_addresses=True)
 FIXED = PollSettings(interval="15m", timeout="5s", allow_private_addresses=True)
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with make_http_client(FetchLimits.from_settings(ADAPTIVE)) as http:
         yield http
-
-
-def add_feed(sessions: sessionmaker[Session], name: str, url: str, **fields: Any) -> int:
-    with sessions.begin() as session:
-        feed = Feed(name=name, url=url, next_poll_at=fields.pop("next_poll_at", NOW), **fields)
-        session.add(feed)
-        session.flush()
-        return feed.id
-
-
-def load_feed(sessions: sessionmaker[Session], feed_id: int) -> Feed:
-    with sessions() as session:
-        feed = session.get(Feed, feed_id)
-        assert feed is not None
-        return feed
 
 
 def story(n: int, site: str = "news", **fields: Any) -> FeedItem:

@@ -4,13 +4,13 @@ the healthy feeds polled with it are stored exactly as if the others did not exi
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 from sqlalchemy import select
-from support.feedserver import FeedItem, FeedServer, rss_document
+from support.feedserver import FeedItem, rss_document
 
 from monitor.config import PollSettings
 from monitor.ingest.fetch import (
@@ -55,12 +55,6 @@ def good(name: str) -> bytes:
         [FeedItem(f"{name} story {n}", link=f"https://{name}.example.com/{n}", guid=f"{name}-{n}",
                   description=f"Healthy text {n}.") for n in range(1, 4)]
     )  # fmt: skip
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
 
 
 @pytest.fixture

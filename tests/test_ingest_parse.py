@@ -6,7 +6,13 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from support.feedserver import ATOM_TYPE, RSS_TYPE, FeedItem, atom_document, rss_document
+from support.feedserver import (
+    ATOM_TYPE,
+    RSS_TYPE,
+    FeedItem,
+    atom_document,
+    rss_document,
+)
 
 from monitor.ingest.parse import FeedParseError, canonical_url, parse_feed
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,12 +45,6 @@ def content_type_for(path: Path) -> str:
     if match:
         return f"{media_type}; charset={match.group(1).replace('iso8859', 'iso-8859')}"
     return media_type
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
 
 
 @pytest.fixture

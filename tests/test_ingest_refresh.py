@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
-from support.feedserver import FeedItem, FeedServer, rss_document
+from support.feedserver import FeedItem, rss_document
+from support.rows import add_feed as add_feed_at
+from support.rows import load_feed
 
 from monitor.config import FeedConfig, PollSettings
 from monitor.ingest.fetch import FetchKind, FetchLimits, make_http_client
@@ -30,6 +33,7 @@ from monitor.ingest.refresh import (
 from monitor.store.models import Article, Feed
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+add_feed = partial(add_feed_at, next_poll_at=NOW)
 # interval written down: a fixed schedule. The test server is on 127.0.0.1, so private addresses
 # are allowed for article pages.
 POLL = PollSettings(
@@ -49,30 +53,9 @@ def session_factory(sqlite_sessions: sessionmaker[Session]) -> sessionmaker[Sess
 
 
 @pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
-
-
-@pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with make_http_client(FetchLimits.from_settings(POLL)) as http:
         yield http
-
-
-def add_feed(session_factory: sessionmaker[Session], name: str, url: str, **fields: Any) -> int:
-    with session_factory() as session:
-        feed = Feed(name=name, url=url, next_poll_at=fields.pop("next_poll_at", NOW), **fields)
-        session.add(feed)
-        session.commit()
-        return feed.id
-
-
-def load_feed(session_factory: sessionmaker[Session], feed_id: int) -> Feed:
-    with session_factory() as session:
-        feed = session.get(Feed, feed_id)
-        assert feed is not None
-        return feed
 
 
 def articles(session_factory: sessionmaker[Session], feed_id: int) -> list[Article]:
