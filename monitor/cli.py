@@ -59,7 +59,19 @@ def _settings(ctx: click.Context, config_path: Path | None) -> Settings:
     return settings
 
 
-@click.group()
+class MonitorGroup(click.Group):
+    """Settings problems found after loading (a model backend that cannot run, say) end like
+    config errors: one line naming the key, exit status 2, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=MonitorGroup)
 @config_option
 @click.pass_context
 def main(ctx: click.Context, config_path: Path | None) -> None:
