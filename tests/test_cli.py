@@ -133,3 +133,10 @@ def test_alerts_lists_and_requeues_dead_alerts(tmp_path: Path) -> None:
         alert = session.scalar(select(Alert))
         assert (alert.status, alert.attempts) == ("pending", 0)
     engine.dispose()
+
+
+def test_a_backend_that_cannot_run_is_a_config_error(tmp_path: Path) -> None:
+    path = config(tmp_path, analysis={"backend": "openvino"})
+    result = CliRunner().invoke(main, ["analyze", "-", "--config", str(path)], input="A title\n\nSome text.")
+    assert result.exit_code == 2
+    assert "analysis.backend" in result.output and "openvino" in result.output
