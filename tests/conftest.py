@@ -12,6 +12,9 @@ from support.feedserver import FeedServer
 
 from monitor.store.db import SessionFactory, make_engine, make_session_factory, upgrade
 
+# The Slack, SMTP and webhook receiver fixtures, for every test module.
+pytest_plugins = ["support.receivers"]
+
 # The test suite's own setting (not the service's): which PostgreSQL server to use.
 POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parents[1]

@@ -10,6 +10,12 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+from support.receivers import (
+    Reply,
+    SlackReceiver,
+    SmtpReceiver,
+    alert_content,
+)
 
 from monitor.alerts.channels import (
     ConsoleChannel,
@@ -20,14 +26,11 @@ from monitor.alerts.channels import (
     retry_after_seconds,
 )
 from monitor.alerts.render import slack_message
-from monitor.config import AlertSettings, ConsoleChannelSettings, EmailChannelSettings, SlackChannelSettings
-from support.receivers import (  # noqa: F401 (fixtures)
-    Reply,
-    SlackReceiver,
-    SmtpReceiver,
-    alert_content,
-    slack_receiver,
-    smtp_receiver,
+from monitor.config import (
+    AlertSettings,
+    ConsoleChannelSettings,
+    EmailChannelSettings,
+    SlackChannelSettings,
 )
 
 SECRET = "secrettoken"

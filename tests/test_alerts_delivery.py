@@ -21,16 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
-from support.receivers import (  # noqa: F401 (fixtures)
+from support.receivers import (
     Reply,
     SlackReceiver,
     SmtpReceiver,
     TcpProxy,
     WebhookReceiver,
     alert_content,
-    slack_receiver,
-    smtp_receiver,
-    webhook_receiver,
 )
 
 import monitor.alerts

@@ -13,13 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from support.receivers import (  # noqa: F401 (fixtures)
+from support.receivers import (
     Reply,
     SlackReceiver,
     SmtpReceiver,
     alert_content,
-    slack_receiver,
-    smtp_receiver,
 )
 
 from monitor.alerts.channels import (

@@ -9,12 +9,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from slack_sdk.models.blocks import Block
+from support.receivers import SmtpReceiver, alert_content, slack_rejection
 
 from monitor.alerts.channels import DeliveryStatus, EmailChannel
 from monitor.alerts.content import FindingView, sample_alert
 from monitor.alerts.render import console_text, email_message, slack_message
 from monitor.config import EmailChannelSettings
-from support.receivers import SmtpReceiver, alert_content, slack_rejection, smtp_receiver  # noqa: F401
 
 HOSTILE = "<!channel> <!here|here> @channel @here @everyone <@U123> <http://evil.example|click> & <b>x</b>"
 

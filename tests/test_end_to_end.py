@@ -15,12 +15,12 @@ import httpx
 import pytest
 import yaml
 from sqlalchemy import func, select
+from support.feedserver import FeedItem, FeedServer, rss_document
+from support.receivers import SlackReceiver, SmtpReceiver
 
 from monitor.config import Settings, load_settings
 from monitor.service import AnalysisStage, Service, bootstrap, run_cycle
 from monitor.store.models import Alert, Article, Feed, Finding, KnownFact
-from support.feedserver import FeedItem, FeedServer, rss_document
-from support.receivers import SlackReceiver, SmtpReceiver
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from monitor.logs import configure_logging
 from support.feedserver import FeedItem, FeedServer, rss_document
 from support.receivers import SlackReceiver, SmtpReceiver
+
+from monitor.logs import configure_logging
 
 REPO = Path(__file__).resolve().parents[1]
 WEBHOOK_TOKEN = "Zq7secretWebhookToken"

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import func, select
-
 from conftest import POSTGRES_URL, reset_postgres
-from monitor.store.db import make_engine, make_session_factory, upgrade
-from monitor.store.models import Alert, Article
+from sqlalchemy import func, select
 from support.feedserver import FeedItem, FeedServer, rss_document
 from support.receivers import SlackReceiver
+
+from monitor.store.db import make_engine, make_session_factory, upgrade
+from monitor.store.models import Alert, Article
 
 REPO = Path(__file__).resolve().parents[1]
 COUNTRIES = ["North Korea", "Venezuela", "Belarus", "Cuba", "Syria", "Turkey", "Egypt", "Vietnam"]

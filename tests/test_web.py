@@ -20,7 +20,13 @@ from sqlalchemy import event
 from monitor.metrics import Metrics
 from monitor.store.db import SessionFactory, make_engine, make_session_factory
 from monitor.store.models import Alert
-from monitor.web import DatabaseCheck, bound_port, outbox_refresher, serve_http, service_checks
+from monitor.web import (
+    DatabaseCheck,
+    bound_port,
+    outbox_refresher,
+    serve_http,
+    service_checks,
+)
 
 # Nothing listens on the discard port: connecting is refused at once.
 UNREACHABLE_POSTGRES = "postgresql+psycopg://x@127.0.0.1:9/x"
