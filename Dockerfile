@@ -17,7 +17,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     TRANSFORMERS_OFFLINE=1 \
     MONITOR_CONFIG=/config/monitor.yaml \
     MONITOR_DATABASE_URL=sqlite:////data/monitor.db \
-    MONITOR_CACHE_DIR=/data/cache
+    MONITOR_CACHE_DIR=/data/cache \
+    MALLOC_ARENA_MAX=2
 RUN groupadd --gid 10001 monitor \
     && useradd --create-home --uid 10001 --gid 10001 monitor \
     && mkdir -p /data /config \
