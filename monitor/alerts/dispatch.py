@@ -236,7 +236,9 @@ def _record(
     status = DEAD  # rows deleted while in flight: nothing left to record
     with factory() as session:
         for alert in session.scalars(select(Alert).where(Alert.id.in_(alert_ids))):
-            _apply(alert, delivery, settings, now)
+            # A store retried after a lost connection may find that its first commit did land.
+            if alert.status == PENDING:
+                _apply(alert, delivery, settings, now)
             status = alert.status
         session.commit()
     return status
