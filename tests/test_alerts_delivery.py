@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from support import rows as support_rows
 from support.receivers import (
     Reply,
     SlackReceiver,
@@ -39,7 +41,7 @@ from monitor.alerts.channels import (
     WebhookChannel,
 )
 from monitor.alerts.content import FindingView
-from monitor.alerts.dispatch import DispatchReport, dispatch_alerts, outbox_rows
+from monitor.alerts.dispatch import DispatchReport, dispatch_alerts
 from monitor.alerts.followups import also_reported_channels, also_reported_rows
 from monitor.config import (
     AlertSettings,
@@ -48,7 +50,7 @@ from monitor.config import (
     WebhookChannelSettings,
 )
 from monitor.store.db import make_engine, make_session_factory, upgrade
-from monitor.store.models import Alert, Article, Feed
+from monitor.store.models import Article, Feed
 
 T0 = datetime(2024, 10, 2, 12, 0, tzinfo=UTC)
 SCHEMA = json.loads(
@@ -84,25 +86,8 @@ def email_settings(receiver: SmtpReceiver, **changes: Any) -> EmailChannelSettin
     return EmailChannelSettings(**(values | {"timeout": 2} | changes))
 
 
-def enqueue(
-    sessions: sessionmaker[Session],
-    channels: list[str],
-    at: datetime = T0,
-    article_id: int | None = None,
-    **changes: Any,
-) -> list[int]:
-    rows = outbox_rows(alert_content(**changes), channels, article_id=article_id)
-    with sessions() as session:
-        for row in rows:
-            row.created_at = row.next_attempt_at = at
-        session.add_all(rows)
-        session.commit()
-        return [row.id for row in rows]
-
-
-def rows(sessions: sessionmaker[Session]) -> dict[int, Alert]:
-    with sessions() as session:
-        return {alert.id: alert for alert in session.scalars(select(Alert))}
+enqueue = partial(support_rows.enqueue, at=T0)
+rows = support_rows.alerts_by_id
 
 
 def add_article(

@@ -7,17 +7,16 @@ import io
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
 
 import httpx
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from support import rows as support_rows
 from support.receivers import (
     Reply,
     SlackReceiver,
     SmtpReceiver,
-    alert_content,
 )
 
 from monitor.alerts.channels import (
@@ -32,7 +31,6 @@ from monitor.alerts.dispatch import (
     DispatchReport,
     backoff_s,
     dispatch_alerts,
-    outbox_rows,
     retry_alerts,
 )
 from monitor.config import AlertSettings, EmailChannelSettings, SlackChannelSettings
@@ -70,19 +68,8 @@ def channels(settings: AlertSettings, client: httpx.AsyncClient) -> dict[str, Ch
     return {"slack": SlackWebhookChannel(settings.slack, client), "email": EmailChannel(settings.email)}
 
 
-def enqueue(sessions: sessionmaker[Session], channels: list[str], at: datetime = T0, **changes: Any) -> list[int]:
-    rows = outbox_rows(alert_content(**changes), channels)
-    with sessions() as session:
-        for row in rows:
-            row.created_at = row.next_attempt_at = at
-        session.add_all(rows)
-        session.commit()
-        return [row.id for row in rows]
-
-
-def alerts(sessions: sessionmaker[Session]) -> dict[int, Alert]:
-    with sessions() as session:
-        return {alert.id: alert for alert in session.scalars(select(Alert))}
+enqueue = partial(support_rows.enqueue, at=T0)
+alerts = support_rows.alerts_by_id
 
 
 async def test_each_alert_is_delivered_once(

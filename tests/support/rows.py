@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.store.models import Feed
+from monitor.alerts.dispatch import outbox_rows
+from monitor.store.models import Alert, Feed
+from support.receivers import alert_content
 
 
 def add_feed(sessions: sessionmaker[Session], name: str, url: str, *, next_poll_at: datetime, **fields: Any) -> int:
@@ -23,3 +26,21 @@ def load_feed(sessions: sessionmaker[Session], feed_id: int) -> Feed:
         feed = session.get(Feed, feed_id)
         assert feed is not None
         return feed
+
+
+def enqueue(
+    sessions: sessionmaker[Session], channels: list[str], at: datetime, article_id: int | None = None, **changes: Any
+) -> list[int]:
+    """Outbox rows for one alert (ALERT_CONTENT with CHANGES), due and created AT; their ids."""
+    rows = outbox_rows(alert_content(**changes), channels, article_id=article_id)
+    with sessions() as session:
+        for row in rows:
+            row.created_at = row.next_attempt_at = at
+        session.add_all(rows)
+        session.commit()
+        return [row.id for row in rows]
+
+
+def alerts_by_id(sessions: sessionmaker[Session]) -> dict[int, Alert]:
+    with sessions() as session:
+        return {alert.id: alert for alert in session.scalars(select(Alert))}
