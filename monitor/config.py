@@ -302,10 +302,14 @@ class AnalysisSettings(StrictModel):
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     batch_size: int = Field(default=32, ge=1)
     device: str = "cpu"
-    # How the model runs: torch (sentence-transformers on PyTorch, the reference), onnx (exported
-    # once to an int8 ONNX file under cache_dir and run by ONNX Runtime: faster on CPU, cosine
-    # >= 0.99 with torch), or openvino (needs the openvino package, not installed by default).
-    backend: Literal["torch", "onnx", "openvino"] = "torch"
+    # How the model runs (bench/embed.py compares them in one run):
+    #   openvino: exported once to ONNX under cache_dir and compiled by OpenVINO; bfloat16 matrix
+    #     products where the CPU has them natively (AMX, AVX512-BF16), else float32. The fastest here,
+    #     and its vectors agree with torch's (cosine >= 0.9999).
+    #   onnx: the same export quantised to int8, run by ONNX Runtime (cosine about 0.996).
+    #   torch: sentence-transformers on PyTorch, float32: the reference; needed for analysis.device
+    #     other than cpu.
+    backend: Literal["torch", "onnx", "openvino"] = "openvino"
     # Thresholds are cosine similarities (MiniLM, unit vectors) unless noted; `monitor eval --sweep`
     # shows how precision and recall move with them. Defaults:
     #   relevance_threshold 0.47: an article is relevant when its best allegation sentence (blended

@@ -15,6 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 DATA = Path(__file__).resolve().parent / "data"
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
+# The exported model (openvino, onnx), built once and kept between runs: the export is keyed by the
+# model files and the export options. tests/test_embedder_backends.py exports afresh into a
+# directory of its own, so the export itself is always tested.
+MODEL_CACHE = ROOT / "data" / "test-cache"
 
 
 def eval_file(name: str) -> Path:
@@ -26,7 +30,13 @@ def eval_file(name: str) -> Path:
 @lru_cache(maxsize=1)
 def embedder() -> Embedder:
     settings = AnalysisSettings()
-    return Embedder(settings.model, batch_size=settings.batch_size, device=settings.device)
+    return Embedder(
+        settings.model,
+        batch_size=settings.batch_size,
+        device=settings.device,
+        backend=settings.backend,
+        cache_dir=MODEL_CACHE,
+    )
 
 
 @lru_cache(maxsize=1)

@@ -71,12 +71,33 @@ def server() -> Iterator[FeedServer]:
 
 
 @pytest.fixture(scope="session")
-def analysis_stage(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def model_cache() -> Path:
+    """A cache directory holding the default backend's export of the default model."""
+    from tests.analysis_fixtures import MODEL_CACHE, embedder
+
+    embedder()  # exports on first use
+    return MODEL_CACHE
+
+
+@pytest.fixture
+def exported_models(tmp_path: Path, model_cache: Path) -> Path:
+    """``tmp_path / "cache"`` (the cache_dir that tests' configurations name) with the model already
+    exported, so a service started by a test does not spend seconds exporting it again."""
+    return with_models(tmp_path / "cache", model_cache)
+
+
+def with_models(cache: Path, model_cache: Path) -> Path:
+    cache.mkdir(exist_ok=True)
+    (cache / "models").symlink_to(model_cache / "models", target_is_directory=True)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def analysis_stage(tmp_path_factory: pytest.TempPathFactory, model_cache: Path):  # type: ignore[no-untyped-def]
     """The real model and seed corpus, loaded once for the whole run."""
     from monitor.config import Settings
     from monitor.service import build_analysis
 
-    settings = Settings.model_validate(
-        {"seeds_dir": str(REPO / "seeds"), "cache_dir": str(tmp_path_factory.mktemp("cache"))}
-    )
+    cache = with_models(tmp_path_factory.mktemp("cache"), model_cache)
+    settings = Settings.model_validate({"seeds_dir": str(REPO / "seeds"), "cache_dir": str(cache)})
     return build_analysis(settings)

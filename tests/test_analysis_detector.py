@@ -204,7 +204,7 @@ def test_cache_reuses_seed_vectors(tmp_path) -> None:  # type: ignore[no-untyped
     assert np.allclose(first.vectors, second.vectors)
 
 
-def test_an_explicit_model_name_is_passed_to_sentence_transformers() -> None:
+def test_the_default_model_loads_with_its_384_dimensions() -> None:
     assert isinstance(embedder(), Embedder) and embedder().dimension == 384
 
 

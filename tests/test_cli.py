@@ -16,6 +16,9 @@ from monitor.cli import main
 from monitor.store.db import make_engine, make_session_factory, migrations_dir
 from monitor.store.models import Alert, Article, Feed
 
+# Services started here find the model already exported in their cache_dir.
+pytestmark = pytest.mark.usefixtures("exported_models")
+
 REPO = Path(__file__).resolve().parents[1]
 
 ARTICLE = """North Korean hackers breached a state voter database, officials say
@@ -136,7 +139,7 @@ def test_alerts_lists_and_requeues_dead_alerts(tmp_path: Path) -> None:
 
 
 def test_a_backend_that_cannot_run_is_a_config_error(tmp_path: Path) -> None:
-    path = config(tmp_path, analysis={"backend": "openvino"})
+    path = config(tmp_path, analysis={"backend": "openvino", "device": "cuda"})
     result = CliRunner().invoke(main, ["analyze", "-", "--config", str(path)], input="A title\n\nSome text.")
     assert result.exit_code == 2
-    assert "analysis.backend" in result.output and "openvino" in result.output
+    assert "analysis.backend: openvino runs on the CPU" in result.output and "cuda" in result.output

@@ -22,6 +22,9 @@ from monitor.config import Settings, load_settings
 from monitor.service import AnalysisStage, Service, bootstrap, run_cycle
 from monitor.store.models import Alert, Article, Feed, Finding, KnownFact
 
+# Services started here find the model already exported in their cache_dir.
+pytestmark = pytest.mark.usefixtures("exported_models")
+
 REPO = Path(__file__).resolve().parents[1]
 
 EVIDENCE = (

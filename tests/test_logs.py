@@ -17,6 +17,9 @@ from support.receivers import SlackReceiver, SmtpReceiver
 
 from monitor.logs import configure_logging
 
+# Services started here find the model already exported in their cache_dir.
+pytestmark = pytest.mark.usefixtures("exported_models")
+
 REPO = Path(__file__).resolve().parents[1]
 WEBHOOK_TOKEN = "Zq7secretWebhookToken"
 SMTP_PASSWORD = "smtp-Pa55word-secret"

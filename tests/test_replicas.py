@@ -25,6 +25,9 @@ from support.receivers import SlackReceiver
 from monitor.store.db import make_engine, make_session_factory, upgrade
 from monitor.store.models import Alert, Article
 
+# Services started here find the model already exported in their cache_dir.
+pytestmark = pytest.mark.usefixtures("exported_models")
+
 REPO = Path(__file__).resolve().parents[1]
 COUNTRIES = ["North Korea", "Venezuela", "Belarus", "Cuba", "Syria", "Turkey", "Egypt", "Vietnam"]
 
