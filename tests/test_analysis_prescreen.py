@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.analysis.detector import ArticleInput, Detector
+from monitor.analysis.detector import ArticleInput, Detector, _lead
 from monitor.analysis.embedder import Embedder
 from monitor.analysis.knowledge import KnowledgeBase
 from monitor.config import AnalysisSettings
@@ -156,3 +156,29 @@ def test_process_articles_screens_the_batch_and_embeds_only_what_passes(sessions
         rejected = session.get(Article, ids[0])
         assert rejected is not None and rejected.status == "processed" and rejected.relevant is False
         assert "pre-screen" in (rejected.analysis or {}).get("reason", "")
+
+
+def test_the_lead_is_embedded_only_for_a_relevant_article() -> None:
+    tag = uuid.uuid4().hex[:8]  # in the titles, so that the leads are new to the embedder's memo
+    # An allegation passes the pre-screen, but the story is a trade dispute: not relevant.
+    trade = ArticleInput(
+        f"Brazil accuses Argentina of breaking beef export deal ({tag})",
+        "Brazil's agriculture minister accused Argentina of breaking a beef export agreement.\n\n"
+        "Argentina rejected the accusation on Tuesday.\n\n"
+        "Cattle prices fell in Sao Paulo.",
+        "https://news.example/beef",
+        NOW,
+    )
+    buried = ArticleInput(f"{BURIED.title} ({tag})", BURIED.text, "https://news.example/b4", NOW)
+    kb = KnowledgeBase(seed_facts())
+    with encoded(detector().embedder) as texts:
+        off = detector().analyze(trade, kb)
+        on = detector().analyze(buried, kb)
+    assert "pre-screen" not in off.reason and not off.relevant, off.reason
+    assert on.relevant, on.reason
+    # The lead (the first sentences joined) finds other outlets' versions of a relevant story only.
+    assert _lead(detector()._extract(buried)) in texts
+    assert _lead(detector()._extract(trade)) not in texts
+    # What is stored for the article that is not relevant is its sentence closest to the seeds.
+    sentences = detector()._extract(trade).sentences
+    assert max(float(off.vector @ v) for v in detector().embedder.embed(sentences)) > 0.9999

@@ -116,9 +116,11 @@ class Detector:
             return self._screened_out(article, screen)
         sentences = _sentences(article, extraction)
         vectors = self.embedder.embed(sentences)
-        vector = self._story_vector(article, extraction)
         relevance, closest_seed, reason = self._relevance(extraction, vectors)
         relevant = relevance >= self.settings.relevance_threshold
+        # The lead's vector finds other outlets' versions of a relevant story; an article that is
+        # not relevant keeps its sentence closest to the seeds instead, and the lead is never embedded.
+        vector = self._story_vector(article, extraction) if relevant else _closest_to_seeds(vectors, self.corpus)
         mentions = self._mentions(extraction, article) if relevant else []
         same_story = self._same_story(vector, article.published, kb) if relevant else None
         findings, known, new_facts = self._judge(mentions, kb, same_story, article, vector)
@@ -158,13 +160,12 @@ class Detector:
         return [self._screen(article, extraction) for article, extraction in zip(articles, extractions, strict=True)]
 
     def embed_ahead(self, articles: Sequence[ArticleInput]) -> None:
-        """Embed the sentences and leads of ARTICLES in one model call: analyze() then finds them in
-        the embedder's memo. For articles that passed the pre-screen; the others never need them."""
+        """Embed the sentences of ARTICLES in one model call: analyze() then finds them in the
+        embedder's memo. For articles that passed the pre-screen; the others never need them. The
+        lead is embedded by analyze() only for an article found relevant."""
         texts: list[str] = []
         for article in articles:
-            extraction = self._extract(article)
-            sentences = _sentences(article, extraction)
-            texts += [*sentences, _lead(extraction)]
+            texts += _sentences(article, self._extract(article))
         self.embedder.embed(texts)
 
     # ----- pre-screen -----------------------------------------------------------------------
@@ -527,6 +528,10 @@ class Detector:
 
 def _sentences(article: ArticleInput, extraction: Extraction) -> list[str]:
     return extraction.sentences or [article.title or article.text[:200] or " "]
+
+
+def _closest_to_seeds(vectors: np.ndarray, corpus: SeedCorpus) -> np.ndarray:
+    return vectors[int((vectors @ corpus.vectors.T).max(axis=1).argmax())]
 
 
 def _lead(extraction: Extraction) -> str:
