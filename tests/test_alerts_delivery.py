@@ -479,7 +479,11 @@ async def test_slack_is_paced_in_order_while_email_goes_at_once(
     assert [
         post.json["text"].rsplit("— ", 1)[1] for post in slack_receiver.messages
     ] == [f"story {n}" for n in range(4)]
-    assert all(b - a >= 0.99 for a, b in zip(times, times[1:], strict=False))
+    # Sends start a second apart. The receiver stamps arrival, which a loaded machine delays by up
+    # to a few hundred milliseconds for one message and not the next, so single gaps get slack and
+    # the span of three gaps carries the pace (unpaced, all four arrive within a fraction of a second).
+    assert all(b - a >= 0.5 for a, b in zip(times, times[1:], strict=False)), times
+    assert times[-1] - times[0] >= 2.5, times
     # Email is not paced behind Slack: every mail is in before Slack's last message.
     assert max(mail.received_at for mail in smtp_receiver.messages) < times[-1]
     assert (
