@@ -45,10 +45,32 @@ def start_service(config: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:  # a child that exited between listing and reading
+        pass
     return 0.0
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below PID (the parse workers of `monitor run`)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+        for child in children:
+            found += [child, *descendants(child)]
+    return found
+
+
+def tree_rss_mb(pid: int) -> tuple[float, float]:
+    """RSS of PID, and of PID with all its descendants (pages they share are counted in each)."""
+    own = rss_mb(pid)
+    return own, own + sum(rss_mb(child) for child in descendants(pid))
 
 
 def stop_service(process: subprocess.Popen[bytes]) -> None:

@@ -1,7 +1,7 @@
 """Embedding throughput against this machine's fp32 matmul limit, and backends against torch.
 
-    HF_HUB_OFFLINE=1 python bench/embed.py                      # torch, onnx (int8), onnx fp32
-    HF_HUB_OFFLINE=1 python bench/embed.py --rounds 7 --backends torch,onnx
+    HF_HUB_OFFLINE=1 python bench/embed.py        # torch, openvino (bf16 where native), onnx (int8), onnx fp32
+    HF_HUB_OFFLINE=1 python bench/embed.py --rounds 7 --backends torch,openvino,openvino-fp32
 
 The machine is shared and noisy, so every figure that matters is a ratio measured in the same
 round: P (GFLOP/s of torch fp32 matmuls at the model's shapes, 2 threads) is re-measured in each
@@ -103,7 +103,8 @@ def padding(lengths: list[int], order: list[int], batch: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", default="torch,onnx,onnx-fp32", help="torch, onnx (int8), onnx-fp32")
+    parser.add_argument("--backends", default="torch,openvino,onnx,onnx-fp32",
+                        help="torch, openvino (bf16 where the CPU has it), openvino-fp32, onnx (int8), onnx-fp32")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--articles", type=int, default=54, help="dev-stream articles used")
     parser.add_argument("--batch-size", type=int, default=AnalysisSettings().batch_size)
@@ -147,9 +148,11 @@ def main() -> None:
         started = time.perf_counter()
         if backend == "onnx-fp32":
             embedders[backend] = Embedder(model, batch_size=args.batch_size, backend="onnx", cache_dir=args.cache_dir, onnx_precision="fp32")
+        elif backend == "openvino-fp32":
+            embedders[backend] = Embedder(model, batch_size=args.batch_size, backend="openvino", cache_dir=args.cache_dir, openvino_precision="fp32")
         else:
             embedders[backend] = Embedder(model, batch_size=args.batch_size, backend=backend, cache_dir=args.cache_dir)  # type: ignore[arg-type]
-        print(f"loaded {backend} in {time.perf_counter() - started:.1f} s")
+        print(f"loaded {backend} ({embedders[backend].model_name}) in {time.perf_counter() - started:.1f} s")
 
     # Agreement with torch, on every text set.
     if "torch" in embedders:
@@ -182,7 +185,7 @@ def main() -> None:
 
     print(f"\nP = {statistics.median(rates):.1f} GFLOP/s fp32 matmul at the model's shapes, 2 threads "
           f"(median of {len(rates)}; range {min(rates):.1f}-{max(rates):.1f}: the machine is shared)")
-    print(f"{'texts':17s} {'backend':9s} {'texts/s':>8s} {'tokens/s':>9s} {'of P':>6s} {'vs torch':>9s}")
+    print(f"{'texts':17s} {'backend':13s} {'texts/s':>8s} {'tokens/s':>9s} {'of P':>6s} {'vs torch':>9s}")
     for name, texts in sets.items():
         for backend in embedders:
             took = statistics.median(seconds[(backend, name)])
@@ -192,10 +195,10 @@ def main() -> None:
                 versus = f"{statistics.median(ratios):8.2f}x"
             else:
                 versus = "-"
-            print(f"{name:17s} {backend:9s} {len(texts) / took:8.1f} {stats[name]['tokens'] / took:9.0f} "
+            print(f"{name:17s} {backend:13s} {len(texts) / took:8.1f} {stats[name]['tokens'] / took:9.0f} "
                   f"{fraction:6.2f} {versus:>9s}")
     print("\n'of P': useful FLOPs per second (real tokens, no padding) / P, median over rounds. "
-          "int8 can exceed 1.0: P is the fp32 limit.")
+          "int8 and bf16 can exceed 1.0: P is the fp32 limit.")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 alert, through `monitor run` with a 10-second poll interval: p50 and p95 over N items.
 
     HF_HUB_OFFLINE=1 python bench/latency.py --items 100
-    HF_HUB_OFFLINE=1 python bench/latency.py --items 10 --backend onnx
+    HF_HUB_OFFLINE=1 python bench/latency.py --items 10 --backend torch   # default: analysis.backend's default
 
 Each item is a short report accusing a country no earlier item (and no seed) accused, so each one
 should alert; they are published one at a time, at a random moment of the poll cycle, and the next
@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._service import start_service, stop_service, wait_for, write_config
+from monitor.config import AnalysisSettings
 from tests.support.feedserver import FeedItem, FeedServer, rss_document
 from tests.support.receivers import SlackReceiver
 
@@ -59,7 +60,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=10.0, help="poll interval, seconds")
     parser.add_argument("--feeds", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for one alert")
-    parser.add_argument("--backend", default="torch")
+    parser.add_argument("--backend", default=AnalysisSettings().backend)
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     print(f"command: {' '.join(['python', *sys.argv])}")

@@ -2,7 +2,7 @@
 
     HF_HUB_OFFLINE=1 python bench/memory.py --minutes 3            # short run
     HF_HUB_OFFLINE=1 python bench/memory.py --minutes 30           # soak
-    HF_HUB_OFFLINE=1 python bench/memory.py --minutes 3 --backend onnx
+    HF_HUB_OFFLINE=1 python bench/memory.py --minutes 3 --backend torch   # default: analysis.backend's default
 
 The feeds share a pool of real feed entries (../shared/feeds/real), so articles are deduplicated
 across feeds as in the wild; every 30 s twenty feeds get a new item, so the service keeps fetching,
@@ -22,7 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._service import rss_mb, start_service, stop_service, write_config
+from bench._service import start_service, stop_service, tree_rss_mb, write_config
+from monitor.config import AnalysisSettings
 from monitor.ingest.parse import parse_feed
 from tests.support.feedserver import FeedItem, FeedServer, rss_document
 
@@ -46,7 +47,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--interval", type=float, default=60.0, help="poll interval of every feed, seconds")
-    parser.add_argument("--backend", default="torch")
+    parser.add_argument("--backend", default=AnalysisSettings().backend)
     args = parser.parse_args()
     print(f"command: {' '.join(['python', *sys.argv])}")
     entries = pool()
@@ -61,14 +62,14 @@ def main() -> None:
         log = Path(tmp) / "service.log"
         process = start_service(config, log)
         started = time.monotonic()
-        samples: list[tuple[float, float]] = []
+        samples: list[tuple[float, float, float]] = []
         fresh = 0
         next_churn = started + 30
         try:
             while time.monotonic() - started < args.minutes * 60:
                 if process.poll() is not None:
                     raise SystemExit(f"monitor run exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-                samples.append((time.monotonic() - started, rss_mb(process.pid)))
+                samples.append((time.monotonic() - started, *tree_rss_mb(process.pid)))
                 if time.monotonic() >= next_churn:
                     for k in range(20):
                         f = (fresh + k * 37) % args.feeds
@@ -81,13 +82,15 @@ def main() -> None:
             polled = len({r.path for r in server.requests})
         finally:
             stop_service(process)
-    times = np.array([t for t, _ in samples])
-    rss = np.array([m for _, m in samples])
+    times = np.array([t for t, _, _ in samples])
     late = times >= 60
-    slope = float(np.polyfit(times[late] / 60, rss[late], 1)[0]) if late.sum() >= 3 else float("nan")
     print(f"feeds: {args.feeds} (each polled every {args.interval:.0f} s), {polled} distinct feed paths fetched; backend {args.backend}")
-    print(f"RSS: after 1 min {rss[late][0] if late.any() else rss[-1]:.0f} MB, peak {rss.max():.0f} MB, end {rss[-1]:.0f} MB (goal <= 1024 MB)")
-    print(f"RSS slope after warm-up: {slope:+.2f} MB/min over {times[-1] / 60:.1f} min ({late.sum()} samples)")
+    for label, column in (("service process", 1), ("with its parse workers", 2)):
+        rss = np.array([sample[column] for sample in samples])
+        slope = float(np.polyfit(times[late] / 60, rss[late], 1)[0]) if late.sum() >= 3 else float("nan")
+        print(f"RSS, {label}: after 1 min {rss[late][0] if late.any() else rss[-1]:.0f} MB, peak {rss.max():.0f} MB, "
+              f"end {rss[-1]:.0f} MB (goal <= 1024 MB); slope after warm-up {slope:+.2f} MB/min "
+              f"over {times[-1] / 60:.1f} min ({late.sum()} samples)")
 
 
 if __name__ == "__main__":
