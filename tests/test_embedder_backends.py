@@ -181,3 +181,24 @@ def test_openvino_calls_from_two_threads_each_get_their_own_vectors(cache_dir: P
         got = list(pool.map(lambda group: embedder._encoder.encode(group, 32), groups))
     for want, have in zip(expected, got, strict=True):
         assert np.allclose(want, have, atol=1e-5)
+
+
+def test_batches_are_cut_where_padding_would_cost_more_than_a_call() -> None:
+    cut = embedder_module.padding_aware_batches
+    # One long sentence among short ones runs alone, rather than padding 31 others to its length.
+    assert cut([240] + [30] * 31, 32, 32) == [0, 1, 32]
+    # Texts of one length fill batches up to the limit.
+    assert cut([30] * 64, 32, 32) == [0, 32, 64]
+    # A small step in length is not worth a call; a large one is.
+    assert cut([50, 49, 48, 10, 9, 8, 7], 32, 32) == [0, 3, 7]
+    assert cut([12, 11, 10, 9], 32, 32) == [0, 4]
+    assert cut([], 32, 32) == [0]
+
+
+def test_the_torch_path_batches_by_tokens_and_keeps_the_order_of_the_texts(torch_embedder: Embedder) -> None:
+    texts = [*TEXTS, "A short one.", "Another sentence of middling length about an election and its count."]
+    ours = torch_embedder._encoder.encode(texts, 32)
+    # sentence-transformers' own encode: one call, batched by characters.
+    theirs = torch_embedder._encoder._encode(texts, 32)  # type: ignore[union-attr]
+    assert ours.shape == theirs.shape == (len(texts), 384)
+    assert (ours * theirs).sum(axis=1).min() >= 0.99999

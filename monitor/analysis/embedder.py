@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -134,12 +135,26 @@ class _TorchEncoder:
         from sentence_transformers import SentenceTransformer
 
         self._model: Any = SentenceTransformer(path, device=device)
+        self._on_cpu = device == "cpu"
         # Renamed in recent sentence-transformers; keep working with both spellings.
         measure = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         dimension = measure()
         self.dimension = int(dimension) if dimension else len(self.encode(["probe"], 1)[0])
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        if not self._on_cpu:  # an accelerator pads almost for free: full batches are what count
+            return self._encode(texts, batch_size)
+        # sentence-transformers batches by characters; on a CPU, batches cut by tokens where padding
+        # would cost more than a call waste far less work (2% on article text, against 15-23%).
+        tokenized = self._model.tokenizer(texts, truncation=True, max_length=self._model.max_seq_length)
+        lengths = [len(ids) for ids in tokenized["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+        cuts = padding_aware_batches([lengths[i] for i in order], batch_size, CALL_TOKENS)
+        batches = [order[start:end] for start, end in itertools.pairwise(cuts)]
+        vectors = [self._encode([texts[i] for i in batch], len(batch)) for batch in batches]
+        return _in_text_order(len(texts), batches, vectors)
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         vectors = self._model.encode(
             texts,
             batch_size=batch_size,
@@ -207,11 +222,11 @@ class _TokenEncoder:
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         prepared = [t.strip().lower() if self._pipeline.do_lower_case else t.strip() for t in texts]
         encodings = self._tokenizer.encode_batch(prepared)
-        # Batches of similar length: little padding, so little work wasted on it.
         order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
-        batch_size = self._batch_size(encodings, batch_size)
-        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-        return self._gather(len(texts), batches, self._run_batches([[encodings[i] for i in b] for b in batches]))
+        limit = self._batch_size(encodings, batch_size)
+        cuts = padding_aware_batches([len(encodings[i].ids) for i in order], limit, CALL_TOKENS)
+        batches = [order[start:end] for start, end in itertools.pairwise(cuts)]
+        return _in_text_order(len(texts), batches, self._run_batches([[encodings[i] for i in b] for b in batches]))
 
     def _batch_size(self, encodings: list[Any], batch_size: int) -> int:
         return batch_size
@@ -222,13 +237,6 @@ class _TokenEncoder:
             feed, mask = self._feed(encodings)
             results.append(self._pool(self._hidden_states(feed), mask))
         return results
-
-    @staticmethod
-    def _gather(count: int, batches: list[list[int]], vectors: list[np.ndarray]) -> np.ndarray:
-        result = np.empty((count, vectors[0].shape[1] if vectors else 0), dtype=np.float32)
-        for chosen, batch in zip(batches, vectors, strict=True):
-            result[chosen] = batch
-        return result
 
     def _feed(self, encodings: list[Any]) -> tuple[dict[str, np.ndarray], np.ndarray]:
         width = max(len(e.ids) for e in encodings)
@@ -341,6 +349,43 @@ class _OpenVinoEncoder(_TokenEncoder):
                 self._queue.start_async({k: v for k, v in feed.items() if k in self._inputs}, index)
             self._queue.wait_all()
         return [self._pool(hidden, mask) for hidden, mask in zip(results, masks, strict=True)]  # type: ignore[arg-type]
+
+
+# What one more model call costs, in tokens of work: each call streams the weights through the
+# cache once. Measured with OpenVINO on this 2-core machine: 4.6 ms a call, 0.14 ms a token.
+CALL_TOKENS = 32
+
+
+def padding_aware_batches(lengths: Sequence[int], limit: int, call_tokens: int) -> list[int]:
+    """Where to cut LENGTHS (token counts, longest first) into batches of at most LIMIT texts, so
+    that padding plus calls cost the fewest tokens of work: a batch runs every text at the length
+    of its first, and each batch costs CALL_TOKENS more.
+
+    Fixed-size batches pad a long-tailed call badly: one 240-token sentence among 30-token ones
+    makes 31 of them run at 240. Returns the boundaries, 0 first and len(lengths) last.
+    """
+    count = len(lengths)
+    best = [0.0] + [float("inf")] * count  # best[i]: least cost of the first i texts
+    cut = [0] * (count + 1)
+    for end in range(1, count + 1):
+        for start in range(max(0, end - limit), end):
+            width = lengths[start]
+            # Attention adds a little per token per width: about 1/4000 of the rest at this size.
+            cost = best[start] + call_tokens + (end - start) * width * (1 + width / 4000)
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    bounds = [count]
+    while bounds[-1] > 0:
+        bounds.append(cut[bounds[-1]])
+    return bounds[::-1]
+
+
+def _in_text_order(count: int, batches: list[list[int]], vectors: list[np.ndarray]) -> np.ndarray:
+    """The vectors of BATCHES (lists of text positions) as one array in the texts' own order."""
+    result = np.empty((count, vectors[0].shape[1] if vectors else 0), dtype=np.float32)
+    for chosen, batch in zip(batches, vectors, strict=True):
+        result[chosen] = batch
+    return result
 
 
 def _cpu_threads() -> int:
