@@ -39,12 +39,13 @@ MARKETS = ArticleInput(
 
 
 class Overtaken:
-    """The real detector, except that while it analyses the accusation another processor records
-    that article first: what happens when a lease runs out in the middle of an analysis."""
+    """The real detector, except that while it analyses the article at URL another processor
+    records that article first: what happens when a lease runs out in the middle of an analysis."""
 
-    def __init__(self, sessions: SessionFactory) -> None:
+    def __init__(self, sessions: SessionFactory, url: str | None) -> None:
         self.detector = detector()
         self.sessions = sessions
+        self.url = url
         self.analysed: list[Analysis] = []
 
     def prescreen(self, articles: Sequence[ArticleInput]) -> list[Screen]:
@@ -56,7 +57,7 @@ class Overtaken:
     def analyze(self, article: ArticleInput, kb: KnowledgeBase) -> Analysis:
         analysis = self.detector.analyze(article, kb)
         self.analysed.append(analysis)
-        if article.url == ACCUSATION.url:
+        if article.url == self.url:
             with self.sessions.begin() as session:
                 session.execute(
                     update(Article)
@@ -66,7 +67,10 @@ class Overtaken:
         return analysis
 
 
-def test_an_article_recorded_by_another_processor_meanwhile_is_left_as_it_recorded(sessions: SessionFactory) -> None:
+@pytest.mark.parametrize("overtaken", [ACCUSATION, MARKETS], ids=["relevant", "off-topic"])
+def test_an_article_recorded_by_another_processor_meanwhile_is_left_as_it_recorded(
+    sessions: SessionFactory, overtaken: ArticleInput
+) -> None:
     with sessions.begin() as session:
         feed = Feed(name="wire", url="http://feeds.local/wire.xml")
         session.add(feed)
@@ -76,19 +80,25 @@ def test_an_article_recorded_by_another_processor_meanwhile_is_left_as_it_record
             for a in (ACCUSATION, MARKETS)
         )
     seed_facts()
-    overtaken = Overtaken(sessions)
+    run = Overtaken(sessions, overtaken.url)
 
-    report = process_articles(sessions, cast(Detector, overtaken), ["slack", "email"], story_days=7, limit=10)
+    report = process_articles(sessions, cast(Detector, run), ["slack", "email"], story_days=7, limit=10)
 
-    # Both were analysed, and the accusation had something new to alert on ...
-    accusation, _markets = overtaken.analysed
+    # Both were analysed, and the accusation had something new to alert on.
+    accusation, markets = run.analysed
     assert accusation.relevant and accusation.findings, accusation.reason
-    # ... but only the markets article is this processor's to record.
-    assert (report.processed, report.alerted, report.failed) == (1, 0, 0)
+    assert not markets.relevant
+    # The overtaken article is not this processor's to record; the other one is.
+    assert (report.processed, report.failed) == (1, 0)
     with sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Alert)) == 0
-        assert session.scalar(select(func.count()).select_from(Finding)) == 0
-        recorded = session.scalars(select(Article).order_by(Article.id)).all()
-        assert [a.status for a in recorded] == ["processed", "processed"]
-        assert recorded[0].analysis == {"reason": "the other processor"}
-        assert recorded[1].relevant is False
+        recorded = {a.url: a for a in session.scalars(select(Article))}
+        assert recorded[overtaken.url].analysis == {"reason": "the other processor"}
+        assert all(a.status == "processed" for a in recorded.values())
+        alerts = session.scalar(select(func.count()).select_from(Alert))
+        findings = session.scalar(select(func.count()).select_from(Finding))
+    if overtaken is ACCUSATION:
+        assert report.alerted == 0 and alerts == 0 and findings == 0
+        assert recorded[MARKETS.url].relevant is False
+    else:
+        assert report.alerted == 1 and alerts == 2 and findings
+        assert recorded[ACCUSATION.url].relevant is True
