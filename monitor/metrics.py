@@ -8,7 +8,7 @@ serialises `metrics.registry`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -68,6 +68,11 @@ class Metrics:
             "monitor_embedding_batch_duration_seconds", "Time to embed one batch of texts.",
             buckets=ANALYSIS_BUCKETS_S, registry=r,
         )
+        self.embedder_memo = Gauge(
+            "monitor_embedder_memo_texts",
+            "Texts whose vectors the embedder keeps in memory (emptied when it reaches its limit).",
+            registry=r,
+        )
         self.findings = Counter(
             "monitor_findings_total", "Findings (something new), by kind.", ["kind"], registry=r
         )
@@ -122,6 +127,10 @@ class Metrics:
 
     def embedding_batch(self, duration_s: float) -> None:
         self.embedding_duration.observe(max(0.0, duration_s))
+
+    def watch_embedder_memo(self, size: Callable[[], int]) -> None:
+        """Read the memo's size from SIZE at every scrape."""
+        self.embedder_memo.set_function(size)
 
     def finding(self, kind: str, n: int = 1) -> None:
         if n > 0:

@@ -94,6 +94,7 @@ def bootstrap(
     channels = build_channels(settings.alerts, http, stream)
     metrics = Metrics(channels=list(channels))
     analysis.embedder.on_batch = metrics.embedding_batch
+    metrics.watch_embedder_memo(lambda: analysis.embedder.memo_size)
     return Service(settings, engine, sessions, analysis, http, channels, metrics)
 
 

@@ -211,6 +211,9 @@ async def test_metrics_exposes_every_family_after_the_pipeline_reports(sqlite_se
         "slack", "delivered", published_at=now - timedelta(hours=2), fetched_at=now - timedelta(seconds=30), now=now
     )
     metrics.job_failed("poll")
+    memo = [120]
+    metrics.watch_embedder_memo(lambda: memo[0])
+    memo[0] = 125  # read at the scrape, not when watched
 
     async with endpoint(metrics, always(), on_scrape=outbox_refresher(metrics, sqlite_sessions)) as client:
         response = await client.get("/metrics")
@@ -231,8 +234,10 @@ async def test_metrics_exposes_every_family_after_the_pipeline_reports(sqlite_se
         "monitor_alert_since_published_seconds",
         "monitor_alert_since_fetched_seconds",
         "monitor_job_failures",
+        "monitor_embedder_memo_texts",
     }
     found = samples(response.text)
+    assert value(found, "monitor_embedder_memo_texts") == 125
     assert value(found, "monitor_polls_total", outcome="new_content") == 2
     assert value(found, "monitor_polls_total", outcome="error") == 1
     assert value(found, "monitor_fetch_duration_seconds_count") == 3
