@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def write_config(folder: Path, feed_urls: list[str], *, interval_s: float, backend: str, slack_url: str | None = None) -> Path:
-    """A config for `monitor run`: SQLite in FOLDER, these feeds, console off, Slack if given."""
+def write_config(
+    folder: Path, feed_urls: list[str], *, interval_s: float, backend: str, slack_url: str | None = None, http_port: int | None = None
+) -> Path:
+    """A config for `monitor run`: SQLite in FOLDER, these feeds, console off, Slack if given, the
+    operations endpoint on 127.0.0.1:HTTP_PORT if given."""
     config = {
         "database_url": f"sqlite:///{folder / 'monitor.db'}",
         "seeds_dir": str(ROOT / "seeds"),
@@ -28,11 +33,33 @@ def write_config(folder: Path, feed_urls: list[str], *, interval_s: float, backe
             "dispatch_interval": 1.0,
         },
         "analysis": {"backend": backend, "process_interval": 1.0},
-        "http": {"enabled": False},
+        "http": {"enabled": http_port is not None, "host": "127.0.0.1", "port": http_port or 0},
     }
     path = folder / "monitor.yaml"
     path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
     return path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scrape(port: int, name: str) -> float | None:
+    """One sample's value from the service's /metrics; None while it does not answer."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    return None
 
 
 def start_service(config: Path, log: Path) -> subprocess.Popen[bytes]:

@@ -22,7 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._service import start_service, stop_service, tree_rss_mb, write_config
+from bench._service import free_port, scrape, start_service, stop_service, tree_rss_mb, write_config
+from monitor.analysis.embedder import MEMO_TEXTS
 from monitor.config import AnalysisSettings
 from monitor.ingest.parse import parse_feed
 from tests.support.feedserver import FeedItem, FeedServer, rss_document
@@ -58,11 +59,16 @@ def main() -> None:
             chosen = [items[(f * 7 + k) % len(items)] for k in range(5)]  # 5 entries, shared with other feeds
             feeds.append(chosen)
             server.set_feed(f"/f{f}.xml", rss_document(chosen))
-        config = write_config(Path(tmp), [server.url(f"/f{f}.xml") for f in range(args.feeds)], interval_s=args.interval, backend=args.backend)
+        port = free_port()
+        config = write_config(
+            Path(tmp), [server.url(f"/f{f}.xml") for f in range(args.feeds)], interval_s=args.interval, backend=args.backend, http_port=port
+        )
         log = Path(tmp) / "service.log"
         process = start_service(config, log)
         started = time.monotonic()
         samples: list[tuple[float, float, float]] = []
+        memo: list[tuple[float, float]] = []  # (seconds, texts in the embedder's memo), once a minute
+        next_memo = started + 60
         fresh = 0
         next_churn = started + 30
         try:
@@ -70,6 +76,9 @@ def main() -> None:
                 if process.poll() is not None:
                     raise SystemExit(f"monitor run exited with {process.returncode}:\n{log.read_text()[-3000:]}")
                 samples.append((time.monotonic() - started, *tree_rss_mb(process.pid)))
+                if time.monotonic() >= next_memo and (texts := scrape(port, "monitor_embedder_memo_texts")) is not None:
+                    memo.append((time.monotonic() - started, texts))
+                    next_memo += 60
                 if time.monotonic() >= next_churn:
                     for k in range(20):
                         f = (fresh + k * 37) % args.feeds
@@ -91,6 +100,12 @@ def main() -> None:
         print(f"RSS, {label}: after 1 min {rss[late][0] if late.any() else rss[-1]:.0f} MB, peak {rss.max():.0f} MB, "
               f"end {rss[-1]:.0f} MB (goal <= 1024 MB); slope after warm-up {slope:+.2f} MB/min "
               f"over {times[-1] / 60:.1f} min ({late.sum()} samples)")
+    if len(memo) >= 2:
+        (t0, n0), (t1, n1) = memo[0], memo[-1]
+        per_minute = (n1 - n0) / ((t1 - t0) / 60)
+        # A kept vector: 384 float32 (1.5 KB), its array view and its text as the key, about 2 KB.
+        print(f"embedder memo: {n0:.0f} texts at {t0 / 60:.1f} min, {n1:.0f} at {t1 / 60:.1f} min: {per_minute:+.0f} texts/min, "
+              f"about {per_minute * 2 / 1024:+.2f} MB/min of the RSS slope (bounded: emptied at {MEMO_TEXTS:,} texts)")
 
 
 if __name__ == "__main__":
