@@ -69,7 +69,8 @@ def per_article_ms(url: str, articles: int) -> float:
         )
     started = time.perf_counter()
     processed = 0
-    while report := process_articles(sessions, cast(Detector, OffTopic()), ["slack"], story_days=7, limit=64):
+    while True:
+        report = process_articles(sessions, cast(Detector, OffTopic()), ["slack"], story_days=7, limit=64)
         if not report.processed:
             break
         processed += report.processed
