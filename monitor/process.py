@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Connection, delete, func, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -287,7 +287,7 @@ def _verdict(analysis: Analysis, now: datetime) -> dict[str, object]:
     return verdict
 
 
-def _record_verdict(target: Session | Connection, article_id: int, verdict: dict[str, object]) -> bool:
+def _record_verdict(target: Session, article_id: int, verdict: dict[str, object]) -> bool:
     """Write VERDICT if the article is still new; False when another processor recorded it first
     (its lease ran out while this one worked). A plain guarded UPDATE rather than the ORM's unit of
     work: the guard is what keeps two processors from both recording, and alerting on, one article."""
@@ -298,6 +298,47 @@ def _record_verdict(target: Session | Connection, article_id: int, verdict: dict
         .execution_options(synchronize_session=False)
     )
     return bool(recorded.rowcount == 1)  # type: ignore[attr-defined]
+
+
+@dataclass
+class _OffTopic:
+    """An article judged off-topic, its verdict not yet written."""
+
+    article_id: int
+    verdict: dict[str, object]
+    analysis: Analysis
+    seconds: float
+
+
+def _record_off_topic(session: Session, judged: Sequence[_OffTopic]) -> set[int]:
+    """Write the verdicts of articles judged off-topic, each if its article is still new, in one
+    transaction: the rows still new, locked, then one statement run for all of them (on PostgreSQL a
+    round trip and a commit per article cost more than the rest of the loop). They bring no alerts,
+    so a crash before the commit only costs their analysis again once their lease runs out.
+    Returns the ids recorded."""
+    if not judged:
+        return set()
+    still_new = set(
+        session.scalars(
+            select(Article.id)
+            .where(Article.id.in_([j.article_id for j in judged]), Article.status == "new")
+            .with_for_update()
+        )
+    )
+    chosen = [j for j in judged if j.article_id in still_new]
+    if chosen:
+        columns = list(chosen[0].verdict)
+        statement = (
+            update(Article)
+            .where(Article.id == bindparam("verdict_article_id"), Article.status == "new")
+            .values({column: bindparam(f"verdict_{column}") for column in columns})
+        )
+        session.connection().execute(
+            statement,
+            [{"verdict_article_id": j.article_id, **{f"verdict_{c}": j.verdict[c] for c in columns}} for j in chosen],
+        )
+    session.commit()
+    return still_new
 
 
 def claim_new_articles(session: Session, now: datetime, limit: int, lease_s: float) -> list[int]:
@@ -354,103 +395,145 @@ def process_articles(
 
     The batch is loaded in one query and pre-screened at once, and the articles that pass are
     embedded ahead (_EmbedAhead): an off-topic article costs the model its title and lead only.
-    Then an article that is not relevant costs the database one statement, committed on its own; a
-    relevant one also asks whether the knowledge base has moved, and writes its verdict, findings,
-    facts and outbox rows in one transaction."""
+    Then the verdicts of the articles that are not relevant are written together at the end, one
+    statement for all; a relevant one also asks whether the knowledge base has moved, and writes its
+    verdict, findings, facts and outbox rows in one transaction."""
     report = ProcessReport()
     with session_factory() as session:
         ids = claim_new_articles(session, utcnow(), limit, lease_s)
         session.commit()
         if not ids:
             return report
-    with _batch_connections(session_factory) as (session, verdicts):
-        batch = _load_batch(session, ids)
-        session.commit()
-        ahead = _EmbedAhead(detector, [article_input(batch[i][0]) if i in batch else None for i in ids])
-        kb, kb_version = KnowledgeBase(), -1
-        for position, article_id in enumerate(ids):
-            if should_stop():
-                release_articles(session_factory, ids[position:])
-                break
-            if article_id not in batch:
-                continue
-            ahead.before(position)
-            started = time.perf_counter()
-            article, feed_name = batch[article_id]
-            if kb_version < 0:  # first use, or this processor's last commit taught it something
-                kb, kb_version = _knowledge(session, story_days)
-                session.commit()
-            try:
-                analysis = detector.analyze(article_input(article), kb)
-                if analysis.relevant:
-                    # Only a relevant article is judged against the knowledge base, so only now does
-                    # it matter whether another processor has learned something since it was loaded.
-                    if _knowledge_version(session) != kb_version:
-                        kb, kb_version = _knowledge(session, story_days)
-                        analysis = detector.analyze(article_input(article), kb)
-                    alerts = _commit_analysis(session, article, feed_name, analysis, channels, also_reported)
-                    if alerts is not None:
-                        session.commit()
-                    else:
-                        session.rollback()
-                else:
-                    # Nothing to write but the verdict: one statement, committed on its own.
-                    alerts = [] if _record_verdict(verdicts, article.id, _verdict(analysis, utcnow())) else None
-                if alerts is None:
-                    log.info("article already processed elsewhere", extra={"article_id": article_id})
-                    continue
-            except Exception as exc:  # the batch boundary: one bad article must not stop the rest
-                session.rollback()
-                _record_failure(session_factory, article_id, exc)
-                report.failed += 1
-                log.exception("analyze failed", extra={"article_id": article_id})
-                continue
-            if analysis.new_facts:
-                kb_version = -1
-            if analysis.relevant and not analysis.new_facts:
-                # No new fact moves the version, yet the story must be remembered for the next one.
-                kb.learn(
-                    analysis,
-                    source_ref=article.url or f"article:{article.id}",
-                    published=article.published_at,
-                    story_ref=str(article.id),
-                )
-            if metrics is not None:
-                metrics.article_processed(analysis.relevant, time.perf_counter() - started)
-                for finding in analysis.findings:
-                    metrics.finding(finding.kind)
-            report.processed += 1
-            report.relevant += int(analysis.relevant)
-            report.alerted += int(bool(alerts))
-            report.alert_ids.extend(alert.id for alert in alerts)
-            log.info(
-                "article processed",
-                extra={
-                    "article_id": article_id,
-                    "relevant": analysis.relevant,
-                    "relevance": round(float(analysis.relevance), 3),
-                    "findings": len(analysis.findings),
-                    "alerts": len(alerts),
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                },
-            )
+    with _batch_connection(session_factory) as session:
+        off_topic: list[_OffTopic] = []
+        _analyse_batch(
+            session_factory,
+            session,
+            detector,
+            channels,
+            ids,
+            off_topic,
+            report,
+            story_days=story_days,
+            metrics=metrics,
+            should_stop=should_stop,
+            also_reported=also_reported,
+        )
+        recorded = _record_off_topic(session, off_topic)
+    for judged in off_topic:
+        if judged.article_id in recorded:
+            _count(report, metrics, judged.article_id, judged.analysis, [], judged.seconds)
+        else:
+            log.info("article already processed elsewhere", extra={"article_id": judged.article_id})
     return report
 
 
+def _analyse_batch(
+    session_factory: SessionFactory,
+    session: Session,
+    detector: Detector,
+    channels: Sequence[str],
+    ids: Sequence[int],
+    off_topic: list[_OffTopic],
+    report: ProcessReport,
+    *,
+    story_days: float,
+    metrics: Metrics | None,
+    should_stop: Callable[[], bool],
+    also_reported: Sequence[str],
+) -> None:
+    """The loop of process_articles over the claimed IDS: relevant articles are committed one by one
+    in SESSION, off-topic verdicts are appended to OFF_TOPIC for the caller to write."""
+    batch = _load_batch(session, ids)
+    session.commit()
+    ahead = _EmbedAhead(detector, [article_input(batch[i][0]) if i in batch else None for i in ids])
+    kb, kb_version = KnowledgeBase(), -1
+    for position, article_id in enumerate(ids):
+        if should_stop():
+            release_articles(session_factory, ids[position:])
+            break
+        if article_id not in batch:
+            continue
+        ahead.before(position)
+        started = time.perf_counter()
+        article, feed_name = batch[article_id]
+        if kb_version < 0:  # first use, or this processor's last commit taught it something
+            kb, kb_version = _knowledge(session, story_days)
+            session.commit()
+        try:
+            analysis = detector.analyze(article_input(article), kb)
+            if analysis.relevant:
+                # Only a relevant article is judged against the knowledge base, so only now does
+                # it matter whether another processor has learned something since it was loaded.
+                if _knowledge_version(session) != kb_version:
+                    kb, kb_version = _knowledge(session, story_days)
+                    analysis = detector.analyze(article_input(article), kb)
+                alerts = _commit_analysis(session, article, feed_name, analysis, channels, also_reported)
+                if alerts is not None:
+                    session.commit()
+                else:
+                    session.rollback()
+            else:
+                # Nothing to write but the verdict: with the others of the batch, and counted then.
+                seconds = time.perf_counter() - started
+                off_topic.append(_OffTopic(article.id, _verdict(analysis, utcnow()), analysis, seconds))
+                continue
+            if alerts is None:
+                log.info("article already processed elsewhere", extra={"article_id": article_id})
+                continue
+        except Exception as exc:  # the batch boundary: one bad article must not stop the rest
+            session.rollback()
+            _record_failure(session_factory, article_id, exc)
+            report.failed += 1
+            log.exception("analyze failed", extra={"article_id": article_id})
+            continue
+        if analysis.new_facts:
+            kb_version = -1
+        if analysis.relevant and not analysis.new_facts:
+            # No new fact moves the version, yet the story must be remembered for the next one.
+            kb.learn(
+                analysis,
+                source_ref=article.url or f"article:{article.id}",
+                published=article.published_at,
+                story_ref=str(article.id),
+            )
+        _count(report, metrics, article_id, analysis, alerts, time.perf_counter() - started)
+
+
+def _count(
+    report: ProcessReport, metrics: Metrics | None, article_id: int, analysis: Analysis, alerts: Sequence[Alert], seconds: float
+) -> None:
+    """An article's verdict is recorded: count it, in the report, the metrics and the log."""
+    if metrics is not None:
+        metrics.article_processed(analysis.relevant, seconds)
+        for finding in analysis.findings:
+            metrics.finding(finding.kind)
+    report.processed += 1
+    report.relevant += int(analysis.relevant)
+    report.alerted += int(bool(alerts))
+    report.alert_ids.extend(alert.id for alert in alerts)
+    log.info(
+        "article processed",
+        extra={
+            "article_id": article_id,
+            "relevant": analysis.relevant,
+            "relevance": round(float(analysis.relevance), 3),
+            "findings": len(analysis.findings),
+            "alerts": len(alerts),
+            "duration_ms": round(seconds * 1000, 1),
+        },
+    )
+
+
 @contextmanager
-def _batch_connections(session_factory: SessionFactory) -> Iterator[tuple[Session, Connection]]:
-    """A session that keeps one database connection for the whole batch, and a second connection
-    in autocommit mode for verdicts that are a single UPDATE. A session bound to the engine hands
-    its connection back after every commit and takes one, pinged first, for the next transaction;
-    with BEGIN and COMMIT that is four round trips for what one statement does."""
+def _batch_connection(session_factory: SessionFactory) -> Iterator[Session]:
+    """A session that keeps one database connection for the whole batch. A session bound to the
+    engine hands its connection back after every commit and takes one, pinged first, for the next
+    transaction: round trips that cost more than the statements of an off-topic article."""
     with session_factory() as probe:
         engine = probe.get_bind()
-    with (
-        engine.connect() as connection,
-        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as verdicts,
-        session_factory(bind=connection) as session,
-    ):
-        yield session, verdicts
+    with engine.connect() as connection, session_factory(bind=connection) as session:
+        yield session
 
 
 def _knowledge_version(session: Session) -> int:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, event, func, select, update
 
 from monitor.analysis.detector import Analysis, ArticleInput, Detector, Screen
 from monitor.analysis.knowledge import KnowledgeBase
@@ -102,3 +102,34 @@ def test_an_article_recorded_by_another_processor_meanwhile_is_left_as_it_record
     else:
         assert report.alerted == 1 and alerts == 2 and findings
         assert recorded[ACCUSATION.url].relevant is True
+
+
+def test_off_topic_verdicts_are_written_together_in_one_statement(sessions: SessionFactory, engine: Engine) -> None:
+    with sessions.begin() as session:
+        feed = Feed(name="wire", url="http://feeds.local/wire.xml")
+        session.add(feed)
+        session.flush()
+        session.add_all(
+            Article(feed_id=feed.id, entry_key=f"m{i}", url=f"{MARKETS.url}/{i}", title=f"{MARKETS.title} ({i})", text=MARKETS.text)
+            for i in range(5)
+        )
+    seed_facts()
+    verdicts: list[bool] = []
+
+    def watch(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("UPDATE") and "processed_at" in statement:
+            verdicts.append(executemany)
+
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        report = process_articles(sessions, detector(), ["slack"], story_days=7, limit=10)
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
+
+    assert (report.processed, report.relevant, report.failed) == (5, 0, 0)
+    # Five verdicts, one statement run for all of them.
+    assert verdicts == [True]
+    with sessions() as session:
+        rows = list(session.scalars(select(Article)))
+    assert [(a.status, a.relevant, a.lease_until) for a in rows] == [("processed", False, None)] * 5
+    assert all(a.analysis and a.analysis["reason"] for a in rows)
