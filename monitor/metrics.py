@@ -8,6 +8,7 @@ serialises `metrics.registry`.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
@@ -37,6 +38,31 @@ def _seconds_between(start: datetime | None, end: datetime) -> float | None:
     if start.tzinfo is None:  # the store hands out aware datetimes; be lenient with callers
         start = start.replace(tzinfo=UTC)
     return max(0.0, (end - start).total_seconds())
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
+    ]
+
+
+def c_heap_reader() -> Callable[[], dict[str, float]] | None:
+    """What glibc's malloc holds, read by mallinfo2 (glibc 2.33 and later): bytes in use, and bytes
+    free in its arenas, kept for reuse rather than returned. The model runtime, SQLite and the
+    parsers allocate there, out of Python's sight; RSS alone cannot tell a leak (in use grows) from
+    fragmentation (free grows). None where the C library is not glibc."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (AttributeError, OSError):
+        return None
+    mallinfo2.restype = _MallInfo2
+
+    def read() -> dict[str, float]:
+        info = mallinfo2()
+        return {"in_use": float(info.uordblks + info.hblkhd), "free": float(info.fordblks)}
+
+    return read
 
 
 class Metrics:
@@ -73,6 +99,14 @@ class Metrics:
             "Texts whose vectors the embedder keeps in memory (emptied when it reaches its limit).",
             registry=r,
         )
+        self.c_heap = Gauge(
+            "monitor_c_heap_bytes",
+            "The C heap (glibc malloc): bytes in use, and bytes free in its arenas kept for reuse.",
+            ["state"], registry=r,
+        )
+        if (read_heap := c_heap_reader()) is not None:
+            for state in ("in_use", "free"):
+                self.c_heap.labels(state).set_function(lambda state=state: read_heap()[state])  # type: ignore[misc]
         self.findings = Counter(
             "monitor_findings_total", "Findings (something new), by kind.", ["kind"], registry=r
         )
