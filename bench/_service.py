@@ -46,7 +46,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def scrape(port: int, name: str) -> float | None:
+def scrape(port: int, name: str, **labels: str) -> float | None:
     """One sample's value from the service's /metrics; None while it does not answer."""
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -57,7 +57,7 @@ def scrape(port: int, name: str) -> float | None:
         return None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == name:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return None
 

@@ -7,7 +7,9 @@
 The feeds share a pool of real feed entries (../shared/feeds/real), so articles are deduplicated
 across feeds as in the wild; every 30 s twenty feeds get a new item, so the service keeps fetching,
 storing and analysing. RSS is sampled every 5 s; the slope is a least-squares fit over the samples
-after the first minute (warm-up: model, seed knowledge, first poll of every feed).
+after the first minute (warm-up: model, seed knowledge, first poll of every feed). Once a minute
+the service's /metrics gives the embedder's memo and the C heap (glibc malloc): bytes in use, and
+bytes free in its arenas; a leak grows the first, fragmentation the second.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def main() -> None:
         started = time.monotonic()
         samples: list[tuple[float, float, float]] = []
         memo: list[tuple[float, float]] = []  # (seconds, texts in the embedder's memo), once a minute
+        heap: list[tuple[float, float, float]] = []  # (seconds, C heap in use MB, free MB), once a minute
         next_memo = started + 60
         fresh = 0
         next_churn = started + 30
@@ -78,6 +81,10 @@ def main() -> None:
                 samples.append((time.monotonic() - started, *tree_rss_mb(process.pid)))
                 if time.monotonic() >= next_memo and (texts := scrape(port, "monitor_embedder_memo_texts")) is not None:
                     memo.append((time.monotonic() - started, texts))
+                    in_use = scrape(port, "monitor_c_heap_bytes", state="in_use")
+                    free = scrape(port, "monitor_c_heap_bytes", state="free")
+                    if in_use is not None and free is not None:
+                        heap.append((time.monotonic() - started, in_use / 2**20, free / 2**20))
                     next_memo += 60
                 if time.monotonic() >= next_churn:
                     for k in range(20):
@@ -106,6 +113,12 @@ def main() -> None:
         # A kept vector: 384 float32 (1.5 KB), its array view and its text as the key, about 2 KB.
         print(f"embedder memo: {n0:.0f} texts at {t0 / 60:.1f} min, {n1:.0f} at {t1 / 60:.1f} min: {per_minute:+.0f} texts/min, "
               f"about {per_minute * 2 / 1024:+.2f} MB/min of the RSS slope (bounded: emptied at {MEMO_TEXTS:,} texts)")
+    if len(heap) >= 2:
+        minutes = np.array([t for t, _, _ in heap]) / 60
+        for label, column in (("in use", 1), ("free in malloc's arenas", 2)):
+            values = np.array([sample[column] for sample in heap])
+            print(f"C heap {label}: {values[0]:.0f} MB at {minutes[0]:.1f} min, {values[-1]:.0f} MB at {minutes[-1]:.1f} min, "
+                  f"slope {float(np.polyfit(minutes, values, 1)[0]):+.2f} MB/min (glibc's mallinfo2, from /metrics)")
 
 
 if __name__ == "__main__":
