@@ -4,7 +4,7 @@
     python bench/database.py --articles 5000 --rounds 3
 
 The detector here is a stand-in that judges every article off-topic at once (no model): what is
-left is the processing loop's own work, claims, loading the batch, writing each verdict, the
+left is the processing loop's own work, claims, loading the batch, writing the verdicts, the
 commits. Off-topic articles are 90% of a real stream, so this is most of what the database costs.
 The relevant articles' transactions (findings, facts, outbox rows) are in bench/pipeline.py's
 "database" share. PostgreSQL runs in a database of its own on the local server, dropped after.

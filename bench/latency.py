@@ -4,8 +4,8 @@ alert, through `monitor run` with a 10-second poll interval: p50 and p95 over N 
     HF_HUB_OFFLINE=1 python bench/latency.py --items 100
     HF_HUB_OFFLINE=1 python bench/latency.py --items 10 --backend torch   # default: analysis.backend's default
 
-Each item is a short report accusing a country no earlier item (and no seed) accused, so each one
-should alert; they are published one at a time, at a random moment of the poll cycle, and the next
+Each item is a short report accusing a country no earlier item (and no seed) accused of hacking or
+of a covert influence operation, so each one should alert; they are published one at a time, at a random moment of the poll cycle, and the next
 is published once the alert arrives (or after --timeout). Items with no alert are counted apart.
 """
 
@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._service import start_service, stop_service, wait_for, write_config
+from monitor.analysis.gazetteer import default_gazetteer
 from monitor.config import AnalysisSettings
 from tests.support.feedserver import FeedItem, FeedServer, rss_document
 from tests.support.receivers import SlackReceiver
@@ -40,6 +41,7 @@ COUNTRIES = [
     "Kuwait", "Yemen", "Somalia", "Djibouti", "Gabon", "Congo", "Burundi", "Malawi", "Namibia", "Botswana",
     "Madagascar", "Senegal", "Ghana", "Togo", "Benin", "Liberia", "Sierra Leone", "Tunisia", "Kyrgyzstan",
     "Bhutan", "Brunei", "Fiji", "Papua New Guinea", "Paraguay", "Uruguay", "Chile", "Panama", "Haiti",
+    "Slovakia", "Bulgaria", "Romania", "Croatia", "Montenegro", "Albania", "Bosnia and Herzegovina", "Mauritania",
 ]
 TARGETS = ["voters in Ohio", "the Senate race in Arizona", "county election offices in Georgia", "the mayoral race in Chicago",
            "voter registration systems in Michigan", "a congressional campaign in Texas", "election officials in Nevada",
@@ -49,9 +51,20 @@ TEMPLATES = [
     "using fake social media accounts to target {t}. The officials said the campaign was directed by {c}'s intelligence service.",
     "Hackers working for the government of {c} broke into systems tied to {t} ahead of the vote, according to a "
     "government report on foreign election interference released on {d}.",
-    "A state-linked network from {c} spread disinformation aimed at {t}, investigators said, in what they called "
-    "a foreign attempt to sway the election. Officials attributed the accounts to {c}.",
 ]
+
+
+def named_alone(countries: list[str]) -> list[str]:
+    """The countries the gazetteer reads from their name alone. Some names are never read alone
+    (Georgia, Jordan, Chad: also a U.S. state, a person, a lake), so an item naming one would
+    measure the gazetteer, not the latency."""
+    gazetteer = default_gazetteer()
+    kept = []
+    for country in countries:
+        found = gazetteer.find(country)
+        if len(found) == 1 and (found[0].start, found[0].end) == (0, len(country)):
+            kept.append(country)
+    return kept
 
 
 def main() -> None:
@@ -65,6 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"command: {' '.join(['python', *sys.argv])}")
     rng = random.Random(args.seed)
+    countries = named_alone(COUNTRIES)
     with tempfile.TemporaryDirectory() as tmp, FeedServer() as server, SlackReceiver() as slack:
         feeds: list[list[FeedItem]] = [[] for _ in range(args.feeds)]
         for f in range(args.feeds):
@@ -80,7 +94,7 @@ def main() -> None:
             for i in range(args.items):
                 if process.poll() is not None:
                     raise SystemExit(f"monitor run exited:\n{log.read_text()[-3000:]}")
-                country = COUNTRIES[i % len(COUNTRIES)]
+                country = countries[i % len(countries)]
                 link = f"http://news.local/latency/{i}"
                 text = rng.choice(TEMPLATES).format(c=country, t=rng.choice(TARGETS), d=f"{rng.randint(1, 28)} March")
                 item = FeedItem(title=f"{country} accused of election interference ({i})", link=link, guid=f"lat-{i}", description=text)
