@@ -5,8 +5,9 @@ alert, through `monitor run` with a 10-second poll interval: p50 and p95 over N 
     HF_HUB_OFFLINE=1 python bench/latency.py --items 10 --backend torch   # default: analysis.backend's default
 
 Each item is a short report accusing a country no earlier item (and no seed) accused of hacking or
-of a covert influence operation, so each one should alert; they are published one at a time, at a random moment of the poll cycle, and the next
-is published once the alert arrives (or after --timeout). Items with no alert are counted apart.
+of a covert influence operation, so each one should alert; they are published one at a time, at
+a random moment of the poll cycle, and the next is published once the alert arrives (or after
+--timeout). Items with no alert are counted apart.
 """
 
 from __future__ import annotations
