@@ -411,8 +411,12 @@ def evaluate_stream(
     from monitor.service import build_analysis
 
     settings = _settings(ctx, config_path)
+    try:
+        records = evaluate.load_stream(stream)
+    except evaluate.StreamError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(2)
     stage = build_analysis(settings)
-    records = evaluate.load_stream(stream)
     seed_facts = seed_knowledge(stage.detector, stage.documents)
     if sweep:
         rows = evaluate.sweep(records, stage.detector, stage.documents)

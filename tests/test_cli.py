@@ -143,3 +143,21 @@ def test_a_backend_that_cannot_run_is_a_config_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["analyze", "-", "--config", str(path)], input="A title\n\nSome text.")
     assert result.exit_code == 2
     assert "analysis.backend: openvino runs on the CPU" in result.output and "cuda" in result.output
+
+
+def test_a_missing_seeds_folder_is_a_config_error(tmp_path: Path) -> None:
+    path = config(tmp_path, seeds_dir=str(tmp_path / "no-seeds"))
+    result = CliRunner().invoke(main, ["analyze", "-", "--config", str(path)], input="A title\n\nSome text.")
+    assert result.exit_code == 2
+    assert f"seeds_dir: folder {tmp_path / 'no-seeds'} does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_eval_names_the_broken_line_of_a_stream_before_loading_the_model(tmp_path: Path) -> None:
+    stream = tmp_path / "stream.jsonl"
+    stream.write_text('{"id": "a1", "title": "T", "text": "x"}\n{"title": "no id"}\n', encoding="utf-8")
+    path = config(tmp_path, seeds_dir=str(tmp_path / "no-seeds"))
+    result = CliRunner().invoke(main, ["eval", str(stream), "--config", str(path)])
+    assert result.exit_code == 2
+    assert f"{stream}:2: not a stream record" in result.output
+    assert "seeds_dir" not in result.output

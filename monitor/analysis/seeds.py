@@ -13,14 +13,16 @@ import numpy as np
 
 from monitor.analysis.embedder import Embedder
 from monitor.analysis.text import clean, split_sentences
+from monitor.config import ConfigError
 
 SEED_SUFFIXES = (".txt", ".md", ".html", ".htm")
 # Bump when chunking changes so that cached vectors of the old chunks are not reused.
 _CHUNKER_VERSION = "1"
 
 
-class SeedError(Exception):
-    """The seed corpus cannot be read; the message says which folder or file and why."""
+class SeedError(ConfigError):
+    """The seed corpus cannot be read; the message names the setting, the folder or file, and why.
+    A settings problem, so the command line ends it like one."""
 
 
 @dataclass(frozen=True)
@@ -78,21 +80,21 @@ def load_seed_documents(seeds_dir: Path) -> list[SeedDocument]:
     """Every .txt, .md and .html file in seeds_dir, cleaned, in file-name order."""
     seeds_dir = Path(seeds_dir)
     if not seeds_dir.is_dir():
-        raise SeedError(f"seeds: folder {seeds_dir} does not exist")
+        raise SeedError(f"seeds_dir: folder {seeds_dir} does not exist")
     paths = sorted(p for p in seeds_dir.iterdir() if p.suffix.lower() in SEED_SUFFIXES and p.is_file())
     documents: list[SeedDocument] = []
     for path in paths:
         try:
             raw = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
-            raise SeedError(f"seeds: cannot read {path}: {exc.strerror or exc}") from None
+            raise SeedError(f"seeds_dir: cannot read {path}: {exc.strerror or exc}") from None
         if path.suffix.lower() in {".html", ".htm"}:
             raw = _html_to_text(raw)
         text, published = clean_seed_text(raw)
         if text:
             documents.append(SeedDocument(name=path.name, text=text, published=published))
     if not documents:
-        raise SeedError(f"seeds: no .txt, .md or .html documents with text in {seeds_dir}")
+        raise SeedError(f"seeds_dir: no .txt, .md or .html documents with text in {seeds_dir}")
     return documents
 
 
@@ -132,7 +134,7 @@ class SeedCorpus:
     def build(cls, documents: list[SeedDocument], embedder: Embedder, cache_dir: Path | None) -> SeedCorpus:
         chunks = _chunks(documents)
         if not chunks:
-            raise SeedError("seeds: the documents hold no sentences to compare articles with")
+            raise SeedError("seeds_dir: the documents hold no sentences to compare articles with")
         cache_path = None
         if cache_dir is not None:
             cache_path = Path(cache_dir) / f"seeds-{_cache_key(documents, embedder.model_name)}.npz"
