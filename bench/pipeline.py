@@ -266,7 +266,7 @@ def cpu_cost(embedder: Embedder, corpus: SeedCorpus, settings: AnalysisSettings,
         detector.embed_ahead([a for a, screen in zip([article], screens, strict=True) if screen.passed])
         analysis = detector.analyze(article, kb)
         seconds = time.process_time() - started
-        kb.learn(analysis, source_ref=item.link or "", published=item.pub_date)
+        analysis.teach(kb, source_ref=item.link or "", published=item.pub_date)
         by_label["on" if "/on/" in (item.link or "") else "off"].append(seconds)
         if not screens[0].passed:
             screened_out.append(seconds)
@@ -305,7 +305,7 @@ def batched_cost(detector: Detector, documents: Any, items: list[FeedItem]) -> f
         for ahead in range(0, len(passed), AHEAD_ARTICLES):
             detector.embed_ahead(passed[ahead : ahead + AHEAD_ARTICLES])
         for article in articles:
-            kb.learn(detector.analyze(article, kb), source_ref=article.url or "", published=article.published)
+            detector.analyze(article, kb).teach(kb, source_ref=article.url or "", published=article.published)
     return (time.process_time() - started) / max(len(items), 1)
 
 

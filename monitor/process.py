@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from monitor.alerts.content import AlertContent, ClosestAllegation, FindingView
 from monitor.alerts.followups import also_reported_rows
 from monitor.analysis.detector import Analysis, ArticleInput, Detector
+from monitor.analysis.facts import TargetIdentity
 from monitor.analysis.knowledge import Fact, KnowledgeBase, Story
 from monitor.metrics import Metrics
 from monitor.store.db import SessionFactory
@@ -86,6 +87,13 @@ def has_seed_knowledge(session: Session) -> bool:
     return bool(session.scalar(select(func.count()).select_from(KnownFact).where(KnownFact.source_kind == "seed")))
 
 
+def seed_knowledge_is_current(session: Session) -> bool:
+    """Whether the stored seed targets carry an identity (whose, what kind, names): seed knowledge
+    derived by an earlier version of the reader is derived again, since novelty compares identities."""
+    abouts = session.scalars(select(KnownFact.about).where(KnownFact.source_kind == "seed", KnownFact.kind == "target"))
+    return all(TargetIdentity.parse(about or "") is not None for about in abouts)
+
+
 def store_seed_knowledge(session: Session, facts: Sequence[Fact]) -> int:
     """Replace the seed-derived facts with FACTS; facts learned from articles stay."""
     seed_ids = select(KnownFact.id).where(KnownFact.source_kind == "seed")
@@ -122,7 +130,7 @@ def ensure_seed_knowledge(
 ) -> int:
     """Derive the knowledge base from the seeds unless it is already stored (or REBUILD)."""
     with session_factory.begin() as session:
-        if has_seed_knowledge(session) and not rebuild:
+        if has_seed_knowledge(session) and seed_knowledge_is_current(session) and not rebuild:
             return 0
         return store_seed_knowledge(session, derive())
 
@@ -491,8 +499,8 @@ def _analyse_batch(
             kb_version = -1
         if analysis.relevant and not analysis.new_facts:
             # No new fact moves the version, yet the story must be remembered for the next one.
-            kb.learn(
-                analysis,
+            analysis.teach(
+                kb,
                 source_ref=article.url or f"article:{article.id}",
                 published=article.published_at,
                 story_ref=str(article.id),

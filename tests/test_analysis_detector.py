@@ -69,7 +69,7 @@ def test_the_detector_does_not_change_the_knowledge_base() -> None:
 def test_learning_makes_the_same_country_known() -> None:
     kb = _kb()
     first = detector().analyze(NORTH_KOREA, kb)
-    kb.learn(first, source_ref=NORTH_KOREA.url or "", published=NOW)
+    first.teach(kb, source_ref=NORTH_KOREA.url or "", published=NOW)
     again = detector().analyze(NORTH_KOREA, kb)
     assert not [f for f in again.findings if f.kind == "country"]
 
@@ -112,7 +112,7 @@ def test_a_denial_is_new_once_per_denier_and_allegation() -> None:
     first = detector().analyze(DENIAL, kb)
     denials = [f for f in first.findings if f.kind == "denial"]
     assert [f.value for f in denials] == ["North Korea"]
-    kb.learn(first, source_ref=DENIAL.url or "", published=NOW)
+    first.teach(kb, source_ref=DENIAL.url or "", published=NOW)
     repeat = ArticleInput(
         title="North Korea again denies hacking South Korea's election commission",
         text=(
@@ -134,7 +134,7 @@ def test_the_same_story_from_another_outlet_raises_no_alert() -> None:
     kb = _kb()
     first = detector().analyze(NORTH_KOREA, kb)
     assert first.findings
-    kb.learn(first, source_ref=NORTH_KOREA.url or "", published=NOW)
+    first.teach(kb, source_ref=NORTH_KOREA.url or "", published=NOW)
     version = ArticleInput(
         title="North Korean hackers broke into state voter registration database",
         text=(
@@ -239,7 +239,7 @@ def test_a_repeated_denial_in_other_words_is_not_new() -> None:
     denials = []
     for article in (first, repeat):
         analysis = detector().analyze(article, kb)
-        kb.learn(analysis, source_ref=article.url or "", published=article.published)
+        analysis.teach(kb, source_ref=article.url or "", published=article.published)
         denials.append([f.value for f in analysis.findings if f.kind == "denial"])
     assert denials == [["Belarus"], []], denials
 
@@ -261,7 +261,7 @@ def test_a_generic_wording_of_a_known_target_is_not_new() -> None:
         20,
     )
     analysis = detector().analyze(first, kb)
-    kb.learn(analysis, source_ref=first.url or "", published=first.published)
+    analysis.teach(kb, source_ref=first.url or "", published=first.published)
     assert [f.value for f in analysis.findings if f.kind == "target"], analysis.mentions
     again = detector().analyze(later, kb)
     assert not [f for f in again.findings if f.kind == "target"], [(f.value, f.reason) for f in again.findings]

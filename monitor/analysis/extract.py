@@ -1,15 +1,17 @@
-"""Reading an article the way an analyst skims it: who is accused, what was targeted, who denied.
+"""The cheap reading that screens every article: word cues for who is accused and who denied.
 
 Pure text rules over sentences, driven by the cue vocabulary in data/cues.yaml and the country
-gazetteer. No embeddings here; judging what is *new* is the detector's job.
+gazetteer: no parser and no embeddings, so it runs on every article the feeds bring. An article in
+which it finds an allegation always passes the pre-screen; the parse-based reader (reading.py)
+then reads the articles that pass. Judging what is *new* is the novelty step's job.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 
+from monitor.analysis.facts import Accusation, DenialMention, Extraction, TargetMention
 from monitor.analysis.gazetteer import (
     CountryMention,
     Gazetteer,
@@ -17,58 +19,6 @@ from monitor.analysis.gazetteer import (
     load_data,
 )
 from monitor.analysis.text import fold, split_sentences
-
-
-@dataclass(frozen=True)
-class Accusation:
-    country: str
-    evidence: str
-    sentence_index: int
-    how: str  # which cue made the country the actor, for the finding's explanation
-
-
-@dataclass(frozen=True)
-class TargetMention:
-    phrase: str
-    evidence: str
-    sentence_index: int
-
-
-@dataclass(frozen=True)
-class DenialMention:
-    denier: str  # a country's canonical name, or a person or body as named
-    denier_is_state: bool
-    accused: str  # whose alleged conduct is denied ("" when unknown)
-    evidence: str
-    sentence_index: int
-    allegation: str  # the sentence that states what is denied
-    denied: str = ""  # what the denial itself says is untrue, in its own words ("" when it only says "the claims")
-
-
-@dataclass
-class Extraction:
-    sentences: list[str]
-    accusations: list[Accusation] = field(default_factory=list)
-    targets: list[TargetMention] = field(default_factory=list)
-    denials: list[DenialMention] = field(default_factory=list)
-    mentioned: set[str] = field(default_factory=set)
-    mention_counts: dict[str, int] = field(default_factory=dict)
-
-    def electorate(self, exclude: set[str] = frozenset()) -> str:  # type: ignore[assignment]
-        """The country whose politics the article is about: the most named one that is not accused."""
-        accused = set(self.accused) | set(exclude)
-        ranked = sorted(((n, c) for c, n in self.mention_counts.items() if c not in accused), key=lambda x: -x[0])
-        return ranked[0][1] if ranked else ""
-
-    def lead(self, sentences: int = 3) -> str:
-        return " ".join(self.sentences[:sentences])
-
-    @property
-    def accused(self) -> list[str]:
-        return list(dict.fromkeys(a.country for a in self.accusations))
-
-    def allegation_sentences(self) -> list[int]:
-        return sorted({a.sentence_index for a in self.accusations} | {d.sentence_index for d in self.denials})
 
 
 def _phrase_regex(phrases: list[str]) -> re.Pattern[str]:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -36,6 +37,12 @@ _WordsLoader.yaml_implicit_resolvers = {
 def load_data(name: str) -> Any:
     """A YAML data file shipped in monitor/analysis/data/."""
     with resources.files("monitor.analysis").joinpath("data", name).open("r", encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_WordsLoader)
+
+
+def load_yaml(path: Path) -> Any:
+    """A user's YAML word list, read like the shipped ones."""
+    with path.open("r", encoding="utf-8") as handle:
         return yaml.load(handle, Loader=_WordsLoader)
 
 

@@ -60,3 +60,9 @@ def fold(text: str) -> str:
     text = re.sub(r"'s\b", "", text)
     text = re.sub(r"[^a-z0-9]+", " ", text)
     return text.strip()
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    """TEXT on one line, cut to LIMIT characters with an ellipsis: for reasons quoting a sentence."""
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
