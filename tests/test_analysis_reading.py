@@ -23,11 +23,11 @@ from monitor.analysis.reading import Reader, load_reader
 
 CASES_PATH = Path(__file__).resolve().parent / "data" / "reading_cases.yaml"
 
-# Overall accuracy floors over the table (fraction of scored cases that are right).
-# Raised to the measured level once the reader lands.
-ACCUSED_FLOOR = 0.0
-TARGETS_FLOOR = 0.0
-DENIERS_FLOOR = 0.0
+# Overall accuracy floors over the table (fraction of scored cases that are right), a little under
+# what the reader measures (0.84, 0.62, 0.90 on 314 / 196 / 79 cases): a regression shows here.
+ACCUSED_FLOOR = 0.82
+TARGETS_FLOOR = 0.60
+DENIERS_FLOOR = 0.87
 
 MIN_CASES = 300
 MIN_CASES_PER_SHAPE = 12

@@ -31,6 +31,9 @@ _DATELINE = re.compile(
     r"(?:,\s*[^\n()-]{1,40}?)?(?:\s*\([^)\n]{1,60}\))?\s*(?:-{1,2}|:)\s+"
 )
 _SUBJECTS = ("nsubj", "nsubjpass", "csubj")
+# Verbs that give their object a second name ("called the hack a Kremlin provocation"); "see" or
+# "regard" take no second object, and what follows them names no actor.
+_NAMING_VERBS = frozenset({"call", "label", "term", "brand", "dub", "describe", "characterise", "characterize"})
 _QUOTE_CHARS = '"'
 # Prepositions that say where a doer works from.
 _BASE_PREPS = frozenset({"in", "inside", "from", "out", "within"})
@@ -58,6 +61,7 @@ class Vocabulary:
     accusation_nouns: frozenset[str]
     speech_verbs: frozenset[str]
     deny_verbs: frozenset[str]
+    weak_deny_verbs: frozenset[str]
     calling_verbs: frozenset[str]
     dismissive_words: frozenset[str]
     allegation_nouns: frozenset[str]
@@ -68,6 +72,8 @@ class Vocabulary:
     person_titles: frozenset[str]
     target_kinds: dict[str, frozenset[str]]
     target_rejects: frozenset[str]
+    request_verbs: frozenset[str]
+    entourage_nouns: frozenset[str]
     topic_target_kinds: frozenset[str]
 
     @classmethod
@@ -170,11 +176,8 @@ class _ArticleReading:
         deniers = {d.denier for d in self.result.denials if d.denier_is_state}
         for sentence in self.sentences:
             self.result.accusations += self._accusations(sentence, deniers)
-        # Whose a target is: never a state the article accuses, hears deny, or names by an organ,
-        # a metonym or a hacking group.
-        actors = set(self.result.accused) | deniers | {
-            m.country for s in self.sentences for m in s.countries.values() if m.kind in ("metonym", "state_organ", "state_media", "threat_group")
-        }
+        # Whose a target is: never a state the article accuses or hears deny.
+        actors = set(self.result.accused) | deniers
         for sentence in self.sentences:
             self.result.targets += self._targets(sentence, actors)
         return self.result
@@ -224,6 +227,8 @@ class _ArticleReading:
                 if self._negated(token):
                     continue
                 denied = self._under_denial(token)
+                if denied and sentence.index in self.state_denier and self.state_denier[sentence.index] != country:
+                    continue  # in a state's denial, only that state is the one accused
                 speaker = None if denied else self._accuser_state(sentence, token)
                 if speaker and speaker != country and speaker in deniers:
                     continue  # a denier turning the charge back on its accuser
@@ -242,7 +247,7 @@ class _ArticleReading:
             if node.head.i == node.i or node.dep_ in ("conj", "advcl", "parataxis"):
                 return False  # "denied it and accused Israel": a second statement, not the denied one
             node = node.head
-            if _in(node, self.v.deny_verbs) and node.pos_ in ("VERB", "NOUN"):
+            if _in(node, self.v.deny_verbs | self.v.weak_deny_verbs) and node.pos_ in ("VERB", "NOUN"):
                 return True
         return False
 
@@ -275,7 +280,7 @@ class _ArticleReading:
                     for accused in _objects_of(child):
                         for country in self._actor_countries(sentence, accused, direct=True):
                             yield country, f"{token.text} {child.text} {accused.text}"
-        if token.pos_ == "VERB" and lemma in self.v.calling_verbs and self._act_in_call(token):
+        if token.pos_ == "VERB" and lemma in _NAMING_VERBS and self._act_in_call(token):
             for noun in self._call_complements(token):
                 for owner in self._modifier_owners(sentence, noun):
                     yield owner, f"{token.text} {owner} {noun.text}"
@@ -300,11 +305,13 @@ class _ArticleReading:
         """What "called X a Kremlin provocation" calls X: the nouns after X (the parser hangs the
         second object anywhere), never X itself nor a target ("the Estonian parliament")."""
         objects = [c for c in verb.children if c.dep_ in ("dobj", "nsubjpass")]
-        start = max((o.i for o in objects), default=verb.i)
+        if not objects:
+            return []  # "call into question", "called for": no thing is being called anything
+        start = max(o.i for o in objects)
         return [
             t for t in verb.subtree
             if t.i > start and t.pos_ in ("NOUN", "PROPN") and self.v.kind_of(t.lemma_.lower()) is None
-            and not _inside(t, verb, ("relcl", "ccomp", "advcl", "acl", "poss"))
+            and not _inside(t, verb, ("relcl", "ccomp", "advcl", "acl", "poss", "conj"))
         ]
 
     def _modifier_owners(self, sentence: _Sentence, noun: Any) -> list[str]:
@@ -372,6 +379,8 @@ class _ArticleReading:
     def _agents(self, verb: Any) -> list[Any]:
         """The doers of VERB: its subject, the "by" of a passive, the subject of the verb it
         completes ("tried to sway"), or the noun a relative or participle clause hangs from."""
+        if verb.dep_ in ("xcomp", "ccomp") and _in(verb.head, self.v.request_verbs):
+            return []  # "pressured Ukrainian officials to investigate": asked for, not done by them
         agents = [c for c in verb.children if c.dep_ == "nsubj"]
         if verb.dep_ == "relcl" and any(a.lower_ in ("that", "which", "who") for a in agents):
             agents = [verb.head]  # "accounts that attacked candidates": the accounts did
@@ -455,8 +464,24 @@ class _ArticleReading:
             after = sentence.doc[t.i + 1] if t.i + 1 < len(sentence.doc) else None
             if after is not None and after.text == "-" and t.i + 2 < len(sentence.doc) and sentence.doc[t.i + 2].i in sentence.countries:
                 continue  # "Chinese-Canadian": a diaspora, not an actor
+            if not self._qualifies(t, modifier, sentence):
+                continue  # "Washington pins campaign hacks": a headline's noun pile, not an owner
             countries.append(mention.country)
         return countries
+
+    def _qualifies(self, country: Any, modifier: Any, sentence: _Sentence) -> bool:
+        """Whether the words between a country and the noun it modifies pass its ownership on:
+        "Russia-linked", "Russian military intelligence", "Chinese state media" do; other nouns in
+        a pile of them do not."""
+        passing = self.v.actor_suffixes | self.v.actor_nouns | self.v.state_voice_nouns | self.v.act_qualifiers
+        node = country
+        for _ in range(8):
+            if node.i == modifier.i:
+                return True
+            node = node.head
+            if node.i != modifier.i and not (node.i in sentence.countries or _in(node, passing) or node.text in ("-", "pro")):
+                return False
+        return False
 
     def _actor_countries(self, sentence: _Sentence, agent: Any, *, direct: bool = False) -> list[str]:
         """The states a doer stands for: itself when it names one ("Russia", "the Kremlin", "APT28"),
@@ -587,6 +612,11 @@ class _ArticleReading:
     def _denial_cue(self, sentence: _Sentence) -> Any | None:
         for token in sentence.doc:
             lemma = token.lemma_.lower()
+            if lemma in self.v.weak_deny_verbs and token.pos_ == "VERB":
+                # "denounced the accusations": a denial only when what is denounced is a charge;
+                # "denounced Russian interference" is an accusation.
+                if any(_in(c, self.v.allegation_nouns) and not self._act_word(c) for c in token.children if c.dep_ == "dobj"):
+                    return token
             if lemma in self.v.deny_verbs and token.pos_ in ("VERB", "NOUN"):
                 objects = [t for c in token.children if c.dep_ in ("dobj", "ccomp", "prep", "xcomp", "attr") for t in c.subtree]
                 heads = [c for c in token.children if c.dep_ in ("dobj",)]
@@ -816,13 +846,19 @@ class _ArticleReading:
         return tokens
 
     def _identity(self, sentence: _Sentence, head: Any, phrase: list[Any], accused: set[str]) -> TargetIdentity:
-        whose = [c for c in self._country_in(sentence, phrase) if c not in accused]
+        # A country in the phrase itself says whose it is ("US election infrastructure"), even one
+        # accused elsewhere in the article; only the sentence around it may name the actor instead.
+        whose = self._country_in(sentence, phrase)
         if not whose:
             whose = [c for c in self._country_in(sentence, _locatives(head)) if c not in accused]
         owner = whose[0] if whose else self.result.electorate(exclude=accused)
         kind = self.v.kind_of(head.lemma_.lower()) or next(
             (k for t in reversed(phrase) if (k := self.v.kind_of(t.lemma_.lower()))), "other"
         )
+        if _in(head, self.v.entourage_nouns):
+            # "Biden's campaign staff", "the party's aides": the people around a campaign or a
+            # party are that campaign's or party's target.
+            kind = next((k for t in phrase if t.i != head.i and (k := self.v.kind_of(t.lemma_.lower())) in ("campaign", "party")), kind)
         names = [
             t.lower_.removesuffix("'s")
             for t in phrase
