@@ -16,7 +16,8 @@ backlog()), stored by one poll, then processed until nothing is left.
 
 Stages (exclusive wall time, a nested stage's time is not counted twice): "store" is the real poll
 (a local feed server, fetch, parse, store); then, inside process_articles until nothing is new,
-"embed" (Embedder.embed: model and memo), "extract" (the extractor's text rules), "relevance"
+"embed" (Embedder.embed: model and memo), "extract" (the pre-screen's word cues), "parse" (the
+spaCy reader, on the articles that pass the pre-screen), "relevance"
 (pre-screen and relevance scoring), "novelty" (mentions, same story, judging against the knowledge
 base), "detector other" (the rest of the detector) and "database" (claim, knowledge-base loading,
 commit: the rest of process_articles).
@@ -170,10 +171,11 @@ def instrument(detector: Detector) -> Profiler:
     profiler = Profiler()
     profiler.wrap(detector.embedder, "embed", "embed")
     profiler.wrap(detector.extractor, "extract", "extract")
-    for name in ("_screen", "_relevance", "_topic_link"):
-        profiler.wrap(detector, name, "relevance")
-    for name in ("_mentions", "_judge", "_same_story"):
-        profiler.wrap(detector, name, "novelty")
+    profiler.wrap(detector.reader, "read", "parse")
+    for name in ("screen", "score", "_topic_link"):
+        profiler.wrap(detector.relevance, name, "relevance")
+    for name in ("judge", "same_story"):
+        profiler.wrap(detector.novelty, name, "novelty")
     for name in ("analyze", "prescreen", "embed_ahead"):
         profiler.wrap(detector, name, "detector other")
     return profiler
@@ -309,7 +311,7 @@ def batched_cost(detector: Detector, documents: Any, items: list[FeedItem]) -> f
     return (time.process_time() - started) / max(len(items), 1)
 
 
-STAGES = ("embed", "extract", "relevance", "novelty", "detector other", "database")
+STAGES = ("embed", "extract", "parse", "relevance", "novelty", "detector other", "database")
 
 
 def report(backend: str, r: dict[str, Any], label: str = "") -> float:

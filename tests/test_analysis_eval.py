@@ -63,9 +63,12 @@ def test_detector_is_far_above_the_keyword_baseline() -> None:
 
 @pytest.mark.slow
 def test_alert_quality_floor() -> None:
-    # A floor against regressions, at what the detector reaches on the dev stream.
+    # A floor against regressions, a little under what the parse-based detector reaches on the dev
+    # stream (F1 0.72, P 0.74). The rule-based extractor it replaced reached 0.97 here because its
+    # cue lists were written for these 54 articles, and 0.74 out of file; the figures to quote are
+    # the out-of-file ones of `monitor eval --cross` over the five streams (README).
     report = _report()
-    assert report.alerts.f1 >= 0.90 and report.alerts.precision >= 0.90
+    assert report.alerts.f1 >= 0.68 and report.alerts.precision >= 0.70
 
 
 @pytest.mark.slow
@@ -246,7 +249,7 @@ def test_a_broken_line_in_any_file_is_named_before_the_model_loads(tmp_path: Pat
 
 @pytest.mark.slow
 def test_each_file_is_replayed_from_the_seeds_afresh() -> None:
-    stream = load_stream(eval_file("dev_stream.jsonl"))[:5]
+    stream = load_stream(eval_file("dev_stream.jsonl"))[:10]
     reports = evaluate_files({"first": stream, "again": stream}, detector(), seed_facts())
     alone = evaluate(stream, detector(), seed_facts())
     # Had the second replay kept the first one's knowledge, its alerts would be gone.

@@ -86,3 +86,19 @@ def test_times_come_back_aware_and_in_utc(sessions: SessionFactory) -> None:
         with sessions.begin() as session:
             session.get(Feed, feed_id).next_poll_at = datetime(2024, 1, 1)
     assert datetime.now(UTC).tzinfo is UTC
+
+
+def test_seed_knowledge_from_an_earlier_reader_is_derived_again(sessions: SessionFactory) -> None:
+    """Seed targets stored before targets carried an identity would never match a new one: the
+    service derives the seed knowledge again instead of keeping them."""
+    from monitor.analysis.facts import Fact, TargetIdentity
+    from monitor.process import ensure_seed_knowledge
+
+    old = [Fact("target", "national elections", "", "evidence", "seed", "seed.txt")]
+    new = [Fact("target", "national elections", TargetIdentity("United States", "election", "2020").key(), "evidence", "seed", "seed.txt")]
+    assert ensure_seed_knowledge(sessions, lambda: old) == 1
+    assert ensure_seed_knowledge(sessions, lambda: new) == 1  # the identity-less seed fact is replaced
+    assert ensure_seed_knowledge(sessions, lambda: new) == 0  # current seed knowledge is kept
+    with sessions() as session:
+        abouts = list(session.scalars(select(KnownFact.about).where(KnownFact.source_kind == "seed")))
+    assert abouts == [new[0].about]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -255,19 +255,15 @@ class Novelty:
         target of the topic's kinds that no earlier source named (another campaign, another year's
         election: another operation). Another outlet's version of a story in which the denier
         already denied brings no new denial."""
-        accused, electorate, _ = _split_key(mention.about)
-        comparable = [
-            f
-            for f in kb.of_kind("denial")
-            if f.value == mention.value
-            if _split_key(f.about)[0] in (accused, "?") or accused == "?"
-            if _split_key(f.about)[1] in (electorate, "?") or electorate == "?"
-        ]
+        alleged = Allegation.parse(mention.about)
+        electorate = alleged.electorate
+        comparable = [f for f in kb.of_kind("denial") if f.value == mention.value and alleged.same_politics(Allegation.parse(f.about))]
         told = [f for f in (same_story.facts if same_story else []) if f.kind == "denial" and f.value == mention.value]
         if told:
             reason = f"same story as {same_story.ref}, in which {mention.value} already denied" if same_story else ""
             return Finding("denial", mention.value, mention.about, mention.evidence, told[0], None, reason), False
         where = f"about {electorate}" if electorate != "?" else "about this"
+        where += f" in {alleged.year}" if alleged.year != "?" else ""
         if not comparable:
             reason = f"no earlier denial by {mention.value} {where}"
             return Finding("denial", mention.value, mention.about, mention.evidence, None, None, reason), True
@@ -326,7 +322,9 @@ def mentions(extraction: Extraction, published: datetime | None = None) -> list[
         stated = [d.denied for d in extraction.denials if d.denier == denial.denier and d.denied]
         specific = max(stated, key=lambda t: len(t.split()), default="")
         answered = specific or (denial.allegation if denial.allegation != denial.evidence else extraction.lead())
-        about = _allegation_key(denial.accused, electorate, answered, operation.key() if operation else "")
+        year = next((n for n in operation.names if _YEAR.fullmatch(n)), "") if operation else ""
+        year = year or (str(published.year) if published else "")
+        about = Allegation(denial.accused or "?", electorate or "?", year or "?", operation.key() if operation else "?", answered).key()
         if ("denial", denial.denier) in {(m.kind, m.value) for m in said}:
             continue  # one denial per denier per article: the first states it best
         add(Mention("denial", denial.denier, about, denial.evidence, bool(specific)))
@@ -392,20 +390,32 @@ def _names(phrase: str) -> set[str]:
     return {w.lower().removesuffix("'s") for w in re.findall(r"\b[A-Z][\w'-]*", phrase) if len(w) > 1} - {"the", "a", "an"}
 
 
-def _allegation_key(accused: str, electorate: str, lead: str, operation: str = "") -> str:
-    """The allegation a denial answers, short enough for a database key: who is accused, whose
-    politics it concerns, the operation's target identity, and the story's lead in its own words."""
-    text = re.sub(r"\s+", " ", lead).strip()
-    return f"{accused or '?'} | {electorate or '?'} | {operation or '?'} | {text}"[:300]
+class Allegation(NamedTuple):
+    """The allegation a denial answers, kept in the denial fact's key: who is accused, whose
+    politics it concerns, which year's, the operation's target identity and the words."""
 
+    accused: str
+    electorate: str
+    year: str
+    operation: str
+    words: str
 
-def _split_key(about: str) -> tuple[str, str, str]:
-    """(accused, electorate, words) of a denial's allegation key, in either of its two forms."""
-    parts = about.split(" | ")
-    if len(parts) >= 4 and (parts[2] == "?" or TargetIdentity.parse(parts[2]) is not None):
-        return parts[0], parts[1], " | ".join(parts[3:])
-    parts = about.split(" | ", 2)
-    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else ("?", "?", about)
+    def key(self) -> str:
+        text = re.sub(r"\s+", " ", self.words).strip()
+        return " | ".join([self.accused, self.electorate, self.year, self.operation, text])[:300]
+
+    @classmethod
+    def parse(cls, about: str) -> Allegation:
+        parts = about.split(" | ", 4)
+        if len(parts) == 5 and (parts[2] == "?" or _YEAR.fullmatch(parts[2])):
+            return cls(*parts)
+        # Keys written before years and operations were kept: accused | electorate | words.
+        parts = about.split(" | ", 2)
+        return cls(parts[0], parts[1], "?", "?", parts[2]) if len(parts) == 3 else cls("?", "?", "?", "?", about)
+
+    def same_politics(self, other: Allegation) -> bool:
+        """Same accused, same country's politics, same year, where both sides say."""
+        return all(a == b or "?" in (a, b) for a, b in ((self.accused, other.accused), (self.electorate, other.electorate), (self.year, other.year)))
 
 
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")

@@ -11,8 +11,9 @@ here: judging what is *new* is the novelty step's job.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,19 @@ class _ArticleReading:
         actors = set(self.result.accused) | deniers
         for sentence in self.sentences:
             self.result.targets += self._targets(sentence, actors)
+        self._fill_whose(actors)
         return self.result
+
+    def _fill_whose(self, actors: set[str]) -> None:
+        """A target whose sentence does not say whose it is belongs to the country the article's
+        other targets belong to ("the vote" in an article about Taiwan's election), else to the
+        country the article names most that is no actor."""
+        said = Counter(t.identity.whose for t in self.result.targets if t.identity and t.identity.whose)
+        owner = said.most_common(1)[0][0] if said else self.result.electorate(exclude=actors)
+        self.result.targets = [
+            replace(t, identity=replace(t.identity, whose=owner)) if t.identity and not t.identity.whose else t
+            for t in self.result.targets
+        ]
 
     # ----- countries ------------------------------------------------------------------------
     def _countries(self, text: str, doc: Any) -> dict[int, CountryMention]:
@@ -851,7 +864,7 @@ class _ArticleReading:
         whose = self._country_in(sentence, phrase)
         if not whose:
             whose = [c for c in self._country_in(sentence, _locatives(head)) if c not in accused]
-        owner = whose[0] if whose else self.result.electorate(exclude=accused)
+        owner = whose[0] if whose else ""
         kind = self.v.kind_of(head.lemma_.lower()) or next(
             (k for t in reversed(phrase) if (k := self.v.kind_of(t.lemma_.lower()))), "other"
         )
