@@ -7,7 +7,7 @@ and lead), the parse (reading.py), relevance (relevance.py), same story and nove
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -144,30 +144,12 @@ class Detector:
     # ----- pre-screen -----------------------------------------------------------------------
     def _extract(self, article: ArticleInput) -> Extraction:
         """The extractor's reading of ARTICLE, kept for a while: screening and analysis share it."""
-        key = (article.title, article.text)
-        extraction = self._extractions.get(key)
-        if extraction is None:
-            extraction = self.extractor.extract(article.title, article.text)
-            self._extractions[key] = extraction
-            while len(self._extractions) > _EXTRACTIONS_KEPT:
-                self._extractions.popitem(last=False)
-        else:
-            self._extractions.move_to_end(key)
-        return extraction
+        return _kept(self._extractions, article, self.extractor.extract)
 
     def _read(self, article: ArticleInput) -> Extraction:
         """The parser's reading of an article that passed the pre-screen, kept for a while: the
         embedding ahead and the analysis share it."""
-        key = (article.title, article.text)
-        reading = self._readings.get(key)
-        if reading is None:
-            reading = self.reader.read(article.title, article.text)
-            self._readings[key] = reading
-            while len(self._readings) > _EXTRACTIONS_KEPT:
-                self._readings.popitem(last=False)
-        else:
-            self._readings.move_to_end(key)
-        return reading
+        return _kept(self._readings, article, self.reader.read)
 
     def _screened_out(self, article: ArticleInput, screen: Screen) -> Analysis:
         """What an article rejected by the pre-screen gets: the relevance formula (no allegation) on
@@ -199,6 +181,21 @@ class Detector:
         said = mentions(self._read(article), article.published)
         _, _, facts = self.novelty.judge(said, kb, None, article)
         return facts
+
+
+def _kept(
+    cache: OrderedDict[tuple[str, str], Extraction], article: ArticleInput, read: Callable[[str, str], Extraction]
+) -> Extraction:
+    """READ's result for ARTICLE from CACHE, computed once and kept among the last few hundred."""
+    key = (article.title, article.text)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = read(article.title, article.text)
+        while len(cache) > _EXTRACTIONS_KEPT:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return found
 
 
 def _sentences(article: ArticleInput, extraction: Extraction) -> list[str]:
