@@ -18,7 +18,7 @@ def _engine() -> Engine:
     from monitor.config import load_settings
     from monitor.store.db import make_engine
 
-    return make_engine(load_settings().database_url)
+    return make_engine(load_settings().database_url.get_secret_value())
 
 
 def run_migrations_online() -> None:

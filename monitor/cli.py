@@ -18,7 +18,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from monitor.config import ConfigError, Settings, load_settings
+from monitor.config import ConfigError, Settings, displayed_settings, load_settings
+from monitor.redact import redact_text, redact_url
+from monitor.terminal import cell, strip_controls
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,7 +108,7 @@ def _store(settings: Settings) -> Iterator[Any]:
     """A session factory on the migrated database, disposed of afterwards."""
     from monitor.store.db import make_engine, make_session_factory, upgrade
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url.get_secret_value())
     try:
         upgrade(engine)
         yield make_session_factory(engine)
@@ -119,7 +121,7 @@ def _service_lock(ctx: click.Context, settings: Settings) -> Iterator[None]:
     """With SQLite, refuse to start beside another service process on the same file."""
     from monitor.store.lock import AlreadyRunning, single_process_lock
 
-    lock = single_process_lock(settings.database_url)
+    lock = single_process_lock(settings.database_url.get_secret_value())
     if lock is None:
         yield
         return
@@ -159,7 +161,10 @@ def poll(ctx: click.Context, once: bool, feed_name: str | None, config_path: Pat
         report = asyncio.run(go())
     table = Table("feed", "outcome", "entries", "new", "error", title="poll")
     for result in report.polls:
-        table.add_row(result.feed_name, str(result.outcome), str(result.entries), str(result.new_articles), result.error or "")
+        table.add_row(
+            cell(result.feed_name), cell(result.outcome), cell(result.entries), cell(result.new_articles),
+            cell(redact_text(result.error or "")),
+        )
     console.print(table)
     p, d = report.processed, report.dispatched
     console.print(
@@ -197,9 +202,9 @@ def _read_only_knowledge(settings: Settings, stage: Any) -> Any:
     from monitor.process import has_seed_knowledge, load_knowledge
     from monitor.store.db import has_schema, make_engine, make_session_factory, sqlite_file_missing
 
-    if sqlite_file_missing(settings.database_url):
+    if sqlite_file_missing(settings.database_url.get_secret_value()):
         return KnowledgeBase(seed_knowledge(stage.detector, stage.documents))
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url.get_secret_value())
     try:
         if has_schema(engine):
             with make_session_factory(engine)() as session:
@@ -256,7 +261,10 @@ def kb(ctx: click.Context, rebuild: bool, as_json: bool, config_path: Path | Non
         return
     table = Table("kind", "value", "about", "evidence", "source", "first seen", title="knowledge base", show_lines=True)
     for r in rows:
-        table.add_row(r.kind, r.value, r.about, r.evidence, r.source_ref, r.first_seen_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            cell(r.kind), cell(r.value), cell(r.about), cell(r.evidence), cell(redact_url(r.source_ref)),
+            cell(r.first_seen_at.strftime("%Y-%m-%d %H:%M")),
+        )
     console.print(table)
 
 
@@ -276,15 +284,17 @@ def feeds(ctx: click.Context, config_path: Path | None) -> None:
         rows = list(session.scalars(select(Feed).where(Feed.active.is_(True)).order_by(Feed.name)))
         table = Table("feed", "url", "last success", "status", "errors", "next poll", "entries", "last error", title="feeds")
         for f in rows:
+            # Names, URLs and errors come from the configuration and from feed servers: shown as
+            # plain text (no Rich markup, no terminal controls), with credentials in URLs masked.
             table.add_row(
-                f.name,
-                f.url,
-                _when(f.last_success_at),
-                f.last_status or "never polled",
-                str(f.consecutive_errors),
-                _when(f.next_poll_at),
-                str(f.entries_seen),
-                f.last_error or "",
+                cell(f.name),
+                cell(redact_url(f.url)),
+                cell(_when(f.last_success_at)),
+                cell(f.last_status or "never polled"),
+                cell(f.consecutive_errors),
+                cell(_when(f.next_poll_at)),
+                cell(f.entries_seen),
+                cell(redact_text(f.last_error or "")),
             )
     console.print(table)
 
@@ -316,7 +326,8 @@ def test_alert(ctx: click.Context, config_path: Path | None) -> None:
         ctx.exit(1)
     failed = False
     for name, delivery in results.items():
-        click.echo(f"{name}: {delivery.status}" + (f" ({delivery.error})" if delivery.error else ""))
+        error = f" ({strip_controls(redact_text(delivery.error))})" if delivery.error else ""
+        click.echo(f"{name}: {delivery.status}{error}")
         failed |= str(delivery.status) != "delivered"
     ctx.exit(1 if failed else 0)
 
@@ -344,8 +355,9 @@ def alerts(ctx: click.Context, status: str | None, limit: int, config_path: Path
     table = Table("id", "channel", "status", "attempts", "next attempt", "created", "title", "last error", title="alerts")
     for a in rows:
         table.add_row(
-            str(a.id), a.channel, a.status, str(a.attempts), _when(a.next_attempt_at) if a.status == "pending" else "-",
-            _when(a.created_at), str(a.payload.get("article_title", "")), a.last_error or "",
+            cell(a.id), cell(a.channel), cell(a.status), cell(a.attempts),
+            cell(_when(a.next_attempt_at) if a.status == "pending" else "-"), cell(_when(a.created_at)),
+            cell(a.payload.get("article_title", "")), cell(redact_text(a.last_error or "")),
         )
     console.print(table)
 
@@ -374,7 +386,7 @@ def alerts_retry(ctx: click.Context, ids: tuple[int, ...], all_failed: bool, con
 def check_config(ctx: click.Context, config_path: Path | None) -> None:
     """Validate the configuration and print it with secrets hidden."""
     settings = _settings(ctx, config_path)
-    click.echo(json.dumps(settings.model_dump(mode="json"), indent=2))
+    click.echo(json.dumps(displayed_settings(settings), indent=2))
     click.echo(f"ok: {len(settings.feeds)} feeds", err=True)
 
 

@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     SecretStr,
     ValidationError,
     field_validator,
@@ -29,6 +30,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from monitor.redact import redact_text, redact_url
 
 DEFAULT_CONFIG_PATH = Path("config/monitor.yaml")
 
@@ -68,6 +71,18 @@ def parse_duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+class SecretUrl(SecretStr):
+    """A URL whose password is secret: used whole, shown (repr, str, check-config) with it masked."""
+
+    def _display(self) -> str:
+        return redact_url(self.get_secret_value(), keep_user=True)
+
+
+# In JSON (check-config) the masked URL rather than pydantic's bare asterisks: the operator sees
+# which database, as whom, and never the password.
+DatabaseUrl = Annotated[SecretUrl, PlainSerializer(str, return_type=str, when_used="json")]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -84,7 +99,7 @@ class FeedConfig(StrictModel):
     def _http_url(cls, url: str) -> str:
         url = url.strip()
         if not re.match(r"^https?://[^\s/]+", url, re.IGNORECASE):
-            raise ValueError(f"{url!r} is not an http(s) URL")
+            raise ValueError(f"{redact_url(url)!r} is not an http(s) URL")
         return url
 
 
@@ -217,6 +232,11 @@ class EmailChannelSettings(ChannelFilter):
     password: SecretStr | None = None
     sender: str = Field(default="", validation_alias=AliasChoices("from", "sender"))
     to: list[str] = Field(default_factory=list)
+    # With a password, the monitor logs in only over TLS (ssl, or STARTTLS, which is then required
+    # even when `starttls` is false): a server that offers no STARTTLS, or an attacker who strips
+    # it from the server's answer, never receives the password. true allows a login in clear.
+    allow_plaintext_auth: bool = False
+    # The whole conversation (connect, TLS, login, message) must end within this long.
     timeout: Duration = 30.0
     # With a period (e.g. 1h), one message per period lists every finding since the last one,
     # and "also reported by" lines; individual email alerts then wait for the digest.
@@ -225,6 +245,11 @@ class EmailChannelSettings(ChannelFilter):
     @property
     def active(self) -> bool:
         return self.enabled and bool(self.host) and bool(self.to)
+
+    @property
+    def requires_tls(self) -> bool:
+        """True when a login would carry a password, which then never crosses without TLS."""
+        return self.password is not None and bool(self.username) and not self.allow_plaintext_auth
 
     @model_validator(mode="after")
     def _consistent(self) -> EmailChannelSettings:
@@ -284,15 +309,20 @@ class AlertSettings(StrictModel):
     max_attempts: int = Field(default=12, ge=1)
     dispatch_interval: Duration = 1.0
     # A dispatcher holds an alert this long while sending it; if it dies mid-send, the alert is
-    # sent again after this (the one duplicate a crash can cause). Longer than any channel timeout.
+    # sent again after this (the one duplicate a crash can cause). A channel's timeout is the
+    # deadline of a whole send, so the lease must cover the wait for the channel's rate limit, the
+    # send, and as long again to record the outcome.
     claim_lease: Duration = 120.0
 
     @model_validator(mode="after")
     def _lease_covers_sends(self) -> AlertSettings:
         channels = (self.slack, self.email, self.webhook)
-        longest = max([channel.timeout for channel in channels if channel.active] or [0.0])
-        if self.claim_lease < 2 * longest:
-            raise ValueError(f"claim_lease must be at least twice the longest channel timeout ({longest:g}s)")
+        needed = max([2 * c.timeout + (c.rate_limit or 0.0) for c in channels if c.active] or [0.0])
+        if self.claim_lease < needed:
+            raise ValueError(
+                f"claim_lease must be at least {needed:g}s: twice the longest channel timeout "
+                "(the deadline of one send) plus that channel's rate_limit"
+            )
         return self
 
 
@@ -358,10 +388,16 @@ class AnalysisSettings(StrictModel):
 
 
 class HttpSettings(StrictModel):
-    # /healthz, /readyz and /metrics. 0.0.0.0 so a container can publish it; port 0 picks a free one.
+    # /healthz, /readyz and /metrics. Loopback only unless configured: the container sets
+    # MONITOR_HTTP__HOST=0.0.0.0 so that it can be published. Port 0 picks a free one.
     enabled: bool = True
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # Connections served at once; more are answered 503 and closed at once, so idle clients cannot
+    # use up the file descriptors that fetches, SQLite and SMTP need.
+    max_connections: int = Field(default=32, ge=1, le=1024)
+    # /readyz fails when the disk holding the SQLite database has less free space than this.
+    min_free_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
 
 
 class Settings(BaseSettings):
@@ -372,7 +408,7 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    database_url: str = "sqlite:///data/monitor.db"
+    database_url: DatabaseUrl = SecretUrl("sqlite:///data/monitor.db")
     seeds_dir: Path = Path("seeds")
     cache_dir: Path = Path("data/cache")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -402,12 +438,13 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _database_url(cls, url: str) -> str:
+    def _database_url(cls, value: SecretUrl) -> SecretUrl:
+        url = value.get_secret_value()
         if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
             raise ValueError("use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        return url
+        return SecretUrl(url)
 
     @model_validator(mode="after")
     def _unique_feeds(self) -> Settings:
@@ -420,7 +457,7 @@ class Settings(BaseSettings):
 
     @property
     def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+        return self.database_url.get_secret_value().startswith("sqlite")
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -444,17 +481,32 @@ def interpolate(text: str, environ: dict[str, str]) -> str:
     return _VAR.sub(replace, text)
 
 
+def interpolate_strings(node: Any, environ: dict[str, str]) -> Any:
+    """NODE (parsed YAML) with ${VAR} replaced inside its string values, and nowhere else.
+
+    Substituting after parsing keeps a value whole: a "#" in a password is not a comment, a
+    newline in it cannot add keys, and a commented-out ${VAR} is never required. Keys are left as
+    written.
+    """
+    if isinstance(node, str):
+        return interpolate(node, environ)
+    if isinstance(node, dict):
+        return {key: interpolate_strings(value, environ) for key, value in node.items()}
+    if isinstance(node, list):
+        return [interpolate_strings(item, environ) for item in node]
+    return node
+
+
 def _yaml_document(path: Path, environ: dict[str, str]) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"config: cannot read {path}: {exc.strerror or exc}") from None
-    # Blank out comment lines (keeping line numbers) so a commented ${VAR} is never required.
-    lines = ["" if line.lstrip().startswith("#") else line for line in text.splitlines()]
     try:
-        return yaml.safe_load(interpolate("\n".join(lines), environ))
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config: {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"config: {path} is not valid YAML: {redact_text(str(exc))}") from None
+    return interpolate_strings(document, environ)
 
 
 def _opml_feeds(path: Path) -> list[dict[str, Any]]:
@@ -504,14 +556,20 @@ def _beside(path: Path, config_path: Path | None) -> Path:
     return path
 
 
+# Keys whose rejected value is never quoted back: it is, or may carry, a credential.
+_UNQUOTED_KEYS = frozenset({"database_url", "password", "webhook_url", "bot_token", "url", "secret", "username"})
+
+
 def _describe(error: dict[str, Any], prefix: str = "") -> str:
     location = ".".join(str(part) for part in error["loc"]) or "(top level)"
     message = error["msg"]
+    names = {str(part) for part in error["loc"]}
     if error["type"] == "extra_forbidden":
         message = "unknown key"
-    elif "input" in error and not isinstance(error["input"], (dict, list)):
+    elif "input" in error and not isinstance(error["input"], (dict, list)) and not names & _UNQUOTED_KEYS:
         message = f"{message} (got {error['input']!r})"
-    return f"{prefix}{location}: {message}"
+    # A validator's own message may quote a URL; whatever it says, its credentials are masked.
+    return redact_text(f"{prefix}{location}: {message}")
 
 
 def load_settings(
@@ -545,3 +603,11 @@ def load_settings(
         where = f"{chosen}: " if chosen else ""
         lines = [_describe(error) for error in exc.errors()]
         raise ConfigError(f"config: {where}" + "; ".join(lines)) from None
+
+
+def displayed_settings(settings: Settings) -> dict[str, Any]:
+    """The settings as JSON for people (check-config): secrets masked, feed URLs' keys masked."""
+    shown = settings.model_dump(mode="json")
+    for feed in shown.get("feeds") or []:
+        feed["url"] = redact_url(feed["url"])
+    return shown

@@ -8,12 +8,29 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.redact import redact_text
+from monitor.terminal import strip_controls
+
 # Attributes every LogRecord has; anything else was passed through `extra=` and is a field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 
+def _shown(value: Any) -> Any:
+    # Log text quotes feeds and servers: no terminal controls, no credentials in URLs.
+    return strip_controls(redact_text(value)) if isinstance(value, str) else value
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    return {key: value for key, value in vars(record).items() if key not in _STANDARD}
+    return {key: _shown(value) for key, value in vars(record).items() if key not in _STANDARD}
+
+
+def _message(record: logging.LogRecord) -> str:
+    return strip_controls(redact_text(record.getMessage()))
+
+
+def _traceback(formatter: logging.Formatter, record: logging.LogRecord) -> str:
+    assert record.exc_info is not None
+    return strip_controls(redact_text(formatter.formatException(record.exc_info)), keep_newlines=True)
 
 
 class JsonFormatter(logging.Formatter):
@@ -22,11 +39,11 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _message(record),
             **_fields(record),
         }
         if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
+            line["exc"] = _traceback(self, record)
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
@@ -34,9 +51,9 @@ class HumanFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         extras = " ".join(f"{key}={value}" for key, value in _fields(record).items())
         stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
-        text = f"{stamp} {record.levelname:<7} {record.getMessage()}" + (f"  {extras}" if extras else "")
+        text = f"{stamp} {record.levelname:<7} {_message(record)}" + (f"  {extras}" if extras else "")
         if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
+            text += "\n" + _traceback(self, record)
         return text
 
 

@@ -66,8 +66,8 @@ def test_an_unset_variable_without_default_names_itself(tmp_path: Path) -> None:
 
 def test_defaults_apply_and_set_values_win(tmp_path: Path) -> None:
     path = write(tmp_path, "database_url: ${DB:-sqlite:///fallback.db}\n")
-    assert load_settings(path, {}).database_url == "sqlite:///fallback.db"
-    assert load_settings(path, {"DB": "postgresql://u@h/db"}).database_url == "postgresql+psycopg://u@h/db"
+    assert load_settings(path, {}).database_url.get_secret_value() == "sqlite:///fallback.db"
+    assert load_settings(path, {"DB": "postgresql://u@h/db"}).database_url.get_secret_value() == "postgresql+psycopg://u@h/db"
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,7 @@ def test_the_committed_example_config_is_valid() -> None:
         os.chdir(cwd)
     assert settings.alerts.console.enabled
     assert not settings.alerts.slack.active and not settings.alerts.email.active
-    assert settings.database_url == "sqlite:///data/monitor.db"
+    assert settings.database_url.get_secret_value() == "sqlite:///data/monitor.db"
     assert len(settings.feeds) >= 1
 
 

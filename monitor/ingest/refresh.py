@@ -33,6 +33,7 @@ from monitor.ingest.fetch import (
 from monitor.ingest.parse import Entry, FeedParseError, ParsedFeed
 from monitor.ingest.parse_pool import parse_elsewhere
 from monitor.ingest.text import extract_article_text
+from monitor.redact import redact_text, redact_url
 from monitor.store.models import Alert, Article, ArticleFeed, Feed
 
 logger = logging.getLogger(__name__)
@@ -655,7 +656,8 @@ def _failed(
         return None
     feed.failing_alerted = True
     since = feed.failing_since.strftime("%Y-%m-%d %H:%M UTC")
-    title = f"Feed failing: {feed.name} (since {since}: {error})"
+    # Shown to people on every channel: a key in the feed's URL (or quoted in the error) is masked.
+    title = f"Feed failing: {feed.name} (since {since}: {redact_text(error)})"
     session.add_all(operator_alerts(feed, title[:500], now, alert_channels))
     logger.warning("feed failing: operator alerted", extra={"feed_id": feed.id, "error": error})
     return "failing"
@@ -679,7 +681,7 @@ def operator_alerts(feed: Feed, title: str, now: datetime, channels: Sequence[st
     """
     payload = {
         "article_title": title,
-        "article_url": feed.url,
+        "article_url": redact_url(feed.url),
         "feed": feed.name,
         "published": now.isoformat(),
         "relevance": 0.0,
