@@ -349,10 +349,15 @@ class EmailChannel:
         self._settings = settings
 
     def _tls(self) -> tuple[bool, bool | None]:
-        """(use_tls, start_tls): implicit TLS, required STARTTLS, or STARTTLS when offered."""
+        """(use_tls, start_tls): implicit TLS, required STARTTLS, or STARTTLS when offered.
+
+        With a password to send, STARTTLS is required unless allow_plaintext_auth says otherwise:
+        "when offered" would hand the password to a server (or a man in the middle) that says
+        nothing of STARTTLS.
+        """
         if self._settings.ssl:
             return True, False
-        return False, (True if self._settings.starttls else None)
+        return False, (True if self._settings.starttls or self._settings.requires_tls else None)
 
     async def send(self, alert_id: int, content: AlertContent) -> Delivery:
         s = self._settings
@@ -402,6 +407,11 @@ class EmailChannel:
         ) as exc:  # refused, reset, TLS failure; aiosmtplib's disconnects are OSErrors
             return retry(f"email: connection error: {type(exc).__name__}: {exc}")
         except aiosmtplib.SMTPException as exc:
+            if s.requires_tls and not s.ssl and "STARTTLS" in exc.message.upper():
+                return permanent(
+                    "email: the server offers no STARTTLS, so the password was not sent "
+                    "(use TLS, or set alerts.email.allow_plaintext_auth: true to log in in clear)"
+                )
             # What is left: the server lacks what the settings demand (STARTTLS, AUTH, SMTPUTF8).
             # Retrying cannot fix configuration; the dead row can be requeued once it is fixed.
             return permanent(f"email: not supported: {exc.message}")

@@ -539,6 +539,8 @@ class SmtpReceiver:
         self._messages: list[SmtpMail] = []
         self._refusals: deque[tuple[Stage, str]] = deque()
         self.refused: list[str] = []  # the refusals actually sent
+        # Every AUTH the server received, successful or not: (login, password).
+        self.auth_attempts: list[tuple[str, str]] = []
         self._controller: Controller | None = None
 
     @property
@@ -587,6 +589,8 @@ class SmtpReceiver:
     ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
+        with self._lock:
+            self.auth_attempts.append((auth_data.login.decode(), auth_data.password.decode()))
         expected = self.users.get(auth_data.login.decode())
         ok = expected is not None and expected == auth_data.password.decode()
         return AuthResult(
