@@ -11,6 +11,8 @@ COPY monitor ./monitor
 RUN pip install -c constraints.txt .
 
 FROM python:3.11-slim
+# MONITOR_HTTP__HOST: the ops endpoint listens on 127.0.0.1 unless told otherwise; in the container
+# it must listen on every interface to be published (-p 8000:8000).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \
@@ -18,6 +20,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MONITOR_CONFIG=/config/monitor.yaml \
     MONITOR_DATABASE_URL=sqlite:////data/monitor.db \
     MONITOR_CACHE_DIR=/data/cache \
+    MONITOR_HTTP__HOST=0.0.0.0 \
     MALLOC_ARENA_MAX=2
 RUN groupadd --gid 10001 monitor \
     && useradd --create-home --uid 10001 --gid 10001 monitor \

@@ -82,7 +82,7 @@ def bootstrap(
 
     ANALYSIS may be passed in when one process runs several services on the same model (tests).
     """
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url.get_secret_value())
     sessions = make_session_factory(engine)
     analysis = analysis or build_analysis(settings)
     with startup_lock(engine):
@@ -217,8 +217,14 @@ async def run_forever(service: Service) -> None:
             settings.http.host,
             settings.http.port,
             service.metrics,
-            service_checks(service.engine, model_loaded=lambda: service.analysis.embedder.dimension > 0, scheduler=scheduler),
+            service_checks(
+                service.engine,
+                model_loaded=lambda: service.analysis.embedder.dimension > 0,
+                scheduler=scheduler,
+                min_free_bytes=settings.http.min_free_bytes,
+            ),
             on_scrape=outbox_refresher(service.metrics, service.sessions),
+            max_connections=settings.http.max_connections,
         )
     log.info("service started", extra={"feeds": len(settings.feeds), "channels": sorted(service.channels)})
     try:

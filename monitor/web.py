@@ -2,7 +2,9 @@
 
 It runs on the service's own event loop (asyncio.start_server), so readiness checks see the live
 scheduler and database; no web framework is needed for three GET routes. One request per
-connection (`Connection: close`), bounded request size and time, GET and HEAD only.
+connection (`Connection: close`), bounded request size and time, GET and HEAD only, at most
+`max_connections` at once (the rest are answered 503 and closed), and one outbox query per
+METRICS_CACHE_S however many scrapers ask.
 
     server = await serve_http(host, port, metrics, service_checks(engine, ...),
                               on_scrape=outbox_refresher(metrics, sessions))
@@ -24,6 +26,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.metrics import Metrics
+from monitor.store.writable import storage_problem
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,14 @@ MAX_HEADERS = 100
 REQUEST_TIMEOUT_S = 5.0
 # The database check answers "not ready" when SELECT 1 takes longer than this.
 DATABASE_TIMEOUT_S = 2.0
+# Scrapes within this long of a refresh of the outbox gauges share it (and one in flight is shared).
+METRICS_CACHE_S = 1.0
+# Connections served at once unless the caller says otherwise (http.max_connections).
+MAX_CONNECTIONS = 32
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 5\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy\n"
+)
 
 Checks = Callable[[], Awaitable[Mapping[str, bool]]]
 OnScrape = Callable[[], Awaitable[None]]
@@ -83,19 +94,54 @@ class DatabaseCheck:
             return False
 
 
+class StorageCheck:
+    """Whether the database can still take writes (monitor/store/writable.py), in a thread, with a
+    timeout; concurrent probes share one attempt. The reason is logged when it changes."""
+
+    def __init__(self, engine: Engine, min_free_bytes: int, timeout_s: float = DATABASE_TIMEOUT_S) -> None:
+        self.engine = engine
+        self.min_free_bytes = min_free_bytes
+        self.timeout_s = timeout_s
+        self.last_error: str | None = None
+        self._inflight: asyncio.Future[str | None] | None = None
+
+    def _probe(self) -> str | None:
+        try:
+            return storage_problem(self.engine, self.min_free_bytes)
+        except Exception as exc:  # noqa: BLE001 -- the database check reports an unreachable server
+            return f"storage: {type(exc).__name__}"
+
+    async def __call__(self) -> bool:
+        if self._inflight is None or self._inflight.done():
+            self._inflight = asyncio.ensure_future(asyncio.to_thread(self._probe))
+        try:
+            problem = await asyncio.wait_for(asyncio.shield(self._inflight), self.timeout_s)
+        except TimeoutError:
+            problem = f"storage: the write probe took longer than {self.timeout_s:g}s"
+        if problem != self.last_error:
+            log.log(logging.WARNING if problem else logging.INFO, problem or "storage: writable again")
+            self.last_error = problem
+        return problem is None
+
+
 def service_checks(
     engine: Engine,
     *,
     model_loaded: Callable[[], bool],
     scheduler: SchedulerLike | None,
     database_timeout_s: float = DATABASE_TIMEOUT_S,
+    min_free_bytes: int = 0,
 ) -> Checks:
-    """The service's readiness: database reachable, embedding model loaded, scheduler running."""
+    """The service's readiness: database reachable and writable, model loaded, scheduler running."""
     database = DatabaseCheck(engine, database_timeout_s)
+    storage = StorageCheck(engine, min_free_bytes, database_timeout_s)
 
     async def checks() -> dict[str, bool]:
+        reachable = await database()
         return {
-            "database": await database(),
+            "database": reachable,
+            # An unreachable database is the database check's failure, not the disk's.
+            "storage": await storage() if reachable else True,
             "model": bool(model_loaded()),
             "scheduler": scheduler is not None and bool(scheduler.running),
         }
@@ -104,7 +150,7 @@ def service_checks(
 
 
 def outbox_refresher(metrics: Metrics, sessions: sessionmaker[Session]) -> OnScrape:
-    """Refresh the outbox gauges (one query, in a thread) before each scrape."""
+    """Refresh the outbox gauges (one query, in a thread) before a scrape."""
 
     def refresh() -> None:
         with sessions() as session:
@@ -114,6 +160,37 @@ def outbox_refresher(metrics: Metrics, sessions: sessionmaker[Session]) -> OnScr
         await asyncio.to_thread(refresh)
 
     return on_scrape
+
+
+def coalesced(on_scrape: OnScrape, fresh_s: float = METRICS_CACHE_S) -> OnScrape:
+    """ON_SCRAPE shared: callers during a run wait for that run, callers within FRESH_S after one
+    ends reuse it. A hundred scrapers (or one in a loop) cost one query per FRESH_S."""
+    inflight: asyncio.Future[None] | None = None
+    finished_at = float("-inf")
+
+    async def run() -> None:
+        nonlocal finished_at
+        try:
+            await on_scrape()
+        finally:
+            finished_at = asyncio.get_running_loop().time()
+
+    async def shared() -> None:
+        nonlocal inflight
+        if inflight is None or (inflight.done() and asyncio.get_running_loop().time() - finished_at >= fresh_s):
+            inflight = asyncio.ensure_future(run())
+        await asyncio.shield(inflight)
+
+    return shared
+
+
+def _encoder(accept: str) -> tuple[Callable[[Any], bytes], str]:
+    """The exposition format the Accept header asks for; the text format when it cannot be read
+    (prometheus_client raises on "application/openmetrics-text; version=abc")."""
+    try:
+        return choose_encoder(accept)
+    except (TypeError, ValueError):
+        return choose_encoder("")
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -126,12 +203,16 @@ async def serve_http(
     checks: Checks,
     *,
     on_scrape: OnScrape | None = None,
+    max_connections: int = MAX_CONNECTIONS,
+    metrics_fresh_s: float = METRICS_CACHE_S,
 ) -> asyncio.Server:
     """Start serving /healthz, /readyz and /metrics on HOST:PORT (0 picks a free port).
 
     Returns the listening server: `bound_port(server)` tells the port, `server.close()` stops it.
     """
     not_ready: list[str] = []  # last reported, to log changes rather than every probe
+    scrape = coalesced(on_scrape, metrics_fresh_s) if on_scrape is not None else None
+    active = 0
 
     async def readyz() -> tuple[int, str, bytes]:
         try:
@@ -152,12 +233,12 @@ async def serve_http(
         return status, "application/json", json.dumps(body).encode() + b"\n"
 
     async def metrics_page(accept: str) -> tuple[int, str, bytes]:
-        if on_scrape is not None:
+        if scrape is not None:
             try:
-                await on_scrape()
+                await scrape()
             except Exception:  # stale outbox gauges beat no metrics at all
                 log.warning("metrics: outbox refresh failed", exc_info=True)
-        encoder, content_type = choose_encoder(accept)
+        encoder, content_type = _encoder(accept)
         return HTTPStatus.OK, content_type, encoder(metrics.registry)
 
     async def route(method: str, path: str, headers: Mapping[str, str]) -> tuple[int, str, bytes, dict[str, str]]:
@@ -174,6 +255,14 @@ async def serve_http(
         return (*await metrics_page(headers.get("accept", "")), {})
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal active
+        if active >= max_connections:
+            # Over the cap: answer without reading and let go of the descriptor at once, so idle
+            # or slow clients cannot starve the fetches, SQLite and SMTP of file descriptors.
+            writer.write(_BUSY)
+            writer.close()
+            return
+        active += 1
         try:
             try:
                 method, path, headers = await asyncio.wait_for(_read_head(reader), REQUEST_TIMEOUT_S)
@@ -194,6 +283,7 @@ async def serve_http(
         except ConnectionError:
             pass
         finally:
+            active -= 1
             writer.close()
             try:
                 await writer.wait_closed()

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -38,8 +39,9 @@ async def endpoint(
     metrics: Metrics,
     checks: Callable[[], Awaitable[Mapping[str, bool]]],
     on_scrape: Callable[[], Awaitable[None]] | None = None,
+    **options: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    server = await serve_http("127.0.0.1", 0, metrics, checks, on_scrape=on_scrape)
+    server = await serve_http("127.0.0.1", 0, metrics, checks, on_scrape=on_scrape, **options)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{bound_port(server)}", timeout=5) as client:
             yield client
@@ -125,7 +127,7 @@ async def test_readyz_follows_the_database_model_and_scheduler(sqlite_sessions: 
             assert ready.status_code == 200
             assert ready.json() == {
                 "ready": True,
-                "checks": {"database": True, "model": True, "scheduler": True},
+                "checks": {"database": True, "storage": True, "model": True, "scheduler": True},
                 "not_ready": [],
             }
             model["loaded"] = False
@@ -273,7 +275,9 @@ async def test_outbox_gauges_come_from_the_alert_rows_at_each_scrape(sqlite_sess
     add_alert(sqlite_sessions, "console", "dead", now - timedelta(hours=5))
     metrics = Metrics(channels=["console"])
 
-    async with endpoint(metrics, always(), on_scrape=outbox_refresher(metrics, sqlite_sessions)) as client:
+    # Scrapes are coalesced for METRICS_CACHE_S; with 0, each scrape after the last ended reads anew.
+    refresher = outbox_refresher(metrics, sqlite_sessions)
+    async with endpoint(metrics, always(), on_scrape=refresher, metrics_fresh_s=0.0) as client:
         found = samples((await client.get("/metrics")).text)
         assert value(found, "monitor_outbox_pending_alerts", channel="slack") == 2
         assert value(found, "monitor_outbox_pending_alerts", channel="email") == 1

@@ -1,0 +1,224 @@
+"""The ops endpoint under a hostile or unlucky world, over real sockets: a malformed Accept header,
+a crowd of scrapers, a flood of idle connections, a disk that is full or read-only. Asserted at the
+HTTP level, so the tests hold whatever serves the endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.config import Settings
+from monitor.metrics import Metrics
+from monitor.store.db import make_engine, upgrade
+from monitor.store.writable import storage_problem
+from monitor.web import bound_port, serve_http, service_checks
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@asynccontextmanager
+async def endpoint(
+    checks: Callable[[], Awaitable[Mapping[str, bool]]] | None = None,
+    on_scrape: Callable[[], Awaitable[None]] | None = None,
+    **options: Any,
+) -> AsyncIterator[tuple[int, httpx.AsyncClient]]:
+    async def ready() -> dict[str, bool]:
+        return {"database": True}
+
+    server = await serve_http("127.0.0.1", 0, Metrics(), checks or ready, on_scrape=on_scrape, **options)
+    port = bound_port(server)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            yield port, client
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+# --- binding ----------------------------------------------------------------------------------
+
+
+def test_the_endpoint_binds_loopback_unless_configured_and_the_container_says_so() -> None:
+    assert Settings.model_validate({}).http.host == "127.0.0.1"
+    assert "MONITOR_HTTP__HOST=0.0.0.0" in (REPO / "Dockerfile").read_text(encoding="utf-8")
+
+
+# --- /metrics ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "application/openmetrics-text; version=abc",
+        "application/openmetrics-text; version=",
+        "application/openmetrics-text; version=1.0.0; charset=\x7f",
+        "text/plain;;;; q=x, */*; version=9.9.9.9.9",
+    ],
+)
+async def test_a_malformed_accept_header_gets_the_text_format_not_a_500(
+    accept: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with endpoint() as (_, client):
+        with caplog.at_level(logging.DEBUG, logger="monitor.web"):
+            response = await client.get("/metrics", headers={"Accept": accept})
+    assert response.status_code == 200
+    assert "monitor_polls" in response.text
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+async def test_scrapes_at_once_and_in_a_row_share_one_outbox_query() -> None:
+    queries = 0
+
+    async def slow_query() -> None:
+        nonlocal queries
+        queries += 1
+        await asyncio.sleep(0.2)
+
+    async with endpoint(on_scrape=slow_query) as (_, client):
+        crowd = await asyncio.gather(*(client.get("/metrics") for _ in range(25)))
+        assert all(response.status_code == 200 for response in crowd)
+        assert queries == 1
+        for _ in range(10):  # a scraper in a loop, within the cache's second
+            assert (await client.get("/metrics")).status_code == 200
+        assert queries == 1
+        await asyncio.sleep(1.1)
+        await client.get("/metrics")
+        assert queries == 2
+
+
+# --- connections ------------------------------------------------------------------------------
+
+
+def _server_side_established(port: int) -> int:
+    """Connections the server holds open on PORT, as the kernel counts them (/proc/net/tcp)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+                count += 1
+    return count
+
+
+@pytest.fixture
+def idle_sockets() -> Iterator[list[socket.socket]]:
+    opened: list[socket.socket] = []
+    yield opened
+    for sock in opened:
+        sock.close()
+
+
+async def test_a_flood_of_idle_connections_is_capped_and_health_answers_after_it(
+    idle_sockets: list[socket.socket],
+) -> None:
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("needs Linux's /proc/net/tcp to count the server's connections")
+    async with endpoint(max_connections=8) as (port, client):
+        for _ in range(200):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.setblocking(False)
+            idle_sockets.append(sock)
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.5)  # the server accepts and sheds the excess
+        held = _server_side_established(port)
+        # Before the cap the server held all 200 (and a descriptor for each) for 5 s apiece.
+        assert held <= 8 + 1, held
+        busy = await client.get("/healthz")
+        assert busy.status_code == 503 and busy.headers.get("retry-after") == "1"
+        for sock in idle_sockets:
+            sock.close()
+        idle_sockets.clear()
+        await asyncio.sleep(0.3)
+        assert (await client.get("/healthz")).status_code == 200
+
+
+# --- /readyz and the disk -----------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def readiness(database: Path, min_free_bytes: int = 0) -> AsyncIterator[httpx.AsyncClient]:
+    """The endpoint with the service's checks on a migrated SQLite DATABASE, as `monitor run`
+    builds them: one engine for the service's life, its pool already connected."""
+    engine = make_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+    scheduler.start()
+    try:
+        checks = service_checks(engine, model_loaded=lambda: True, scheduler=scheduler, min_free_bytes=min_free_bytes)
+        async with endpoint(checks) as (_, client):
+            yield client
+    finally:
+        scheduler.shutdown(wait=False)
+        engine.dispose()
+
+
+async def test_readyz_fails_when_the_disk_has_less_free_space_than_configured(tmp_path: Path) -> None:
+    free = shutil.disk_usage(tmp_path).free
+    async with readiness(tmp_path / "ok.db") as client:
+        assert (await client.get("/readyz")).status_code == 200
+    async with readiness(tmp_path / "short.db", min_free_bytes=free * 2) as client:
+        short = await client.get("/readyz")
+    assert short.status_code == 503 and short.json()["not_ready"] == ["storage"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs of its own (needs root with CAP_SYS_ADMIN; skipped elsewhere)."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True, check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small file system here: " + mounted.stderr.decode(errors="replace").strip())
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+
+
+async def test_readyz_fails_on_a_full_disk_and_recovers_when_space_returns(small_disk: Path) -> None:
+    async with readiness(small_disk / "monitor.db") as client:
+        assert (await client.get("/readyz")).status_code == 200
+        filler = small_disk / "filler"
+        with filler.open("wb") as handle:
+            try:
+                while True:
+                    handle.write(b"\0" * 65536)
+                    handle.flush()
+            except OSError:
+                pass  # ENOSPC: the disk is full
+        full = await client.get("/readyz")
+        # Before, SELECT 1 on the pooled connection still answered: ready, while no write could land.
+        assert full.status_code == 503 and full.json()["not_ready"] == ["storage"]
+        assert (await client.get("/healthz")).status_code == 200
+        filler.unlink()
+        assert (await client.get("/readyz")).status_code == 200
+
+
+def test_a_read_only_disk_is_a_storage_problem(small_disk: Path) -> None:
+    # A disk the kernel remounted read-only (errors=remount-ro) while the service held the file
+    # cannot be staged with open writers; the probe is what /readyz runs, on a real read-only mount.
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    engine = make_engine(f"sqlite:///{small_disk / 'monitor.db'}")
+    try:
+        problem = storage_problem(engine)
+    finally:
+        engine.dispose()
+    assert problem is not None and "read-only" in problem
