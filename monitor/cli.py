@@ -310,6 +310,7 @@ def test_alert(ctx: click.Context, config_path: Path | None) -> None:
     """Send a sample alert to each configured channel now and report how each went."""
     from monitor.alerts.channels import build_channels
     from monitor.alerts.content import sample_alert
+    from monitor.alerts.deadline import send_deadline_s, within_deadline
     from monitor.ingest.fetch import FetchLimits, make_http_client
 
     settings = _settings(ctx, config_path)
@@ -317,7 +318,11 @@ def test_alert(ctx: click.Context, config_path: Path | None) -> None:
     async def go() -> dict[str, Any]:
         async with make_http_client(FetchLimits.from_settings(settings.poll)) as http:
             channels = build_channels(settings.alerts, http)
-            results = await asyncio.gather(*(channel.send(0, sample_alert()) for channel in channels.values()))
+            sends = (
+                within_deadline(name, send_deadline_s(settings.alerts, name), channel.send(0, sample_alert()))
+                for name, channel in channels.items()
+            )
+            results = await asyncio.gather(*sends)
             return dict(zip(channels, results, strict=True))
 
     results = asyncio.run(go())

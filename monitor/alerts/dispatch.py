@@ -39,7 +39,9 @@ from monitor.alerts.content import (
     filter_content,
     payload_kind,
 )
+from monitor.alerts.deadline import send_deadline_s, within_deadline
 from monitor.config import AlertSettings, ChannelFilter
+from monitor.store.clock import database_now
 from monitor.store.models import Alert, Article, Feed
 
 log = logging.getLogger("monitor.alerts.dispatch")
@@ -51,11 +53,30 @@ RECORD_PATIENCE = 0.75
 RETRY_AFTER_MAX_S = 86400.0
 # An "also reported" reply waits this long between looks for its parent alert to be delivered.
 PARENT_WAIT_S = 5.0
+# The most alerts one digest message lists. More waiting send another digest at once, without
+# waiting for the period; a message refused for good is split to find the alert it cannot carry.
+DIGEST_MAX_ITEMS = 50
 
 PENDING, DELIVERED, DEAD, FILTERED = "pending", "delivered", "dead", "filtered"
 
-Clock = Callable[[], datetime]
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Now, for a dispatch round: FIXED when given (tests, replays), else the real time.
+
+    ``in_session`` is the clock of claims and leases: the database server's, so that replicas
+    with skewed wall clocks agree on when a lease ends.
+    """
+
+    fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed or datetime.now(UTC)
+
+    def in_session(self, session: Session) -> datetime:
+        return self.fixed or database_now(session)
 
 
 @dataclass
@@ -140,6 +161,9 @@ class Claimed:
     feed_tags: list[str] | None
     # For an "also reported" row: the parent alert's status and payload on this channel.
     parent: tuple[str, dict[str, Any]] | None = None
+    # The claim: the row's next_attempt_at as this dispatcher set it. An outcome is recorded only
+    # while the row still carries it, so a dispatcher that lost the row records nothing.
+    lease_until: datetime | None = None
 
 
 def _due_ids(
@@ -182,12 +206,13 @@ def _details(session: Session, alert: Alert, want_tags: bool) -> Claimed:
 def _claim(
     factory: sessionmaker[Session],
     alert_id: int,
-    now: datetime,
+    clock: Clock,
     lease: timedelta,
     want_tags: bool = False,
 ) -> Claimed | None:
     """The row's content if this dispatcher won it, None if another one took it first."""
     with factory() as session:
+        now = clock.in_session(session)
         claimed = session.execute(
             update(Alert)
             .where(
@@ -202,7 +227,11 @@ def _claim(
         if claimed.rowcount != 1:
             return None
         alert = session.get(Alert, alert_id)
-        return _details(session, alert, want_tags) if alert else None
+        if alert is None:
+            return None
+        details = _details(session, alert, want_tags)
+        details.lease_until = now + lease
+        return details
 
 
 def _apply(
@@ -225,23 +254,69 @@ def _apply(
         alert.next_attempt_at = now + timedelta(seconds=delay)
 
 
+def _holds(alert: Alert, lease_until: datetime | None) -> bool:
+    """True while ALERT still carries this dispatcher's claim (nobody claimed it since)."""
+    return lease_until is None or abs((alert.next_attempt_at - lease_until).total_seconds()) < 1e-3
+
+
 def _record(
     factory: sessionmaker[Session],
     alert_ids: list[int],
     delivery: Delivery,
     settings: AlertSettings,
-    now: datetime,
+    clock: Clock,
+    lease_until: datetime | None = None,
 ) -> str:
-    """Store the outcome of one attempt (one message: one row, or a digest's rows); the new status."""
+    """Store the outcome of one attempt (one message: one row, or a digest's rows); the new status.
+
+    Only rows that still carry this dispatcher's claim are written. Rows locked (PostgreSQL) so
+    that a claim by another dispatcher cannot slip between this check and this write.
+    """
     status = DEAD  # rows deleted while in flight: nothing left to record
     with factory() as session:
-        for alert in session.scalars(select(Alert).where(Alert.id.in_(alert_ids))):
+        now = clock.in_session(session)
+        rows = session.scalars(select(Alert).where(Alert.id.in_(alert_ids)).with_for_update())
+        for alert in rows:
             # A store retried after a lost connection may find that its first commit did land.
             if alert.status == PENDING:
+                if not _holds(alert, lease_until):
+                    # Another dispatcher claimed it after this one's lease ran out: its outcome is
+                    # the one that counts.
+                    log.warning(
+                        "alert outcome not recorded: the claim was taken over",
+                        extra={"alert_id": alert.id, "channel": alert.channel, "error": delivery.error},
+                    )
+                    status = PENDING
+                    continue
+                if lease_until is not None and now > lease_until:
+                    log.warning(
+                        "alert send outlived its claim's lease; recorded as nobody else took it",
+                        extra={"alert_id": alert.id, "channel": alert.channel},
+                    )
                 _apply(alert, delivery, settings, now)
             status = alert.status
         session.commit()
     return status
+
+
+def _renew(
+    factory: sessionmaker[Session],
+    alert_ids: list[int],
+    clock: Clock,
+    lease_until: datetime,
+    lease: timedelta,
+) -> tuple[list[int], datetime]:
+    """A fresh lease on the rows of ALERT_IDS that still carry this claim; (the rows, new end)."""
+    with factory() as session:
+        now = clock.in_session(session)
+        renewed = now + lease
+        won: list[int] = []
+        for alert in session.scalars(select(Alert).where(Alert.id.in_(alert_ids)).with_for_update()):
+            if alert.status == PENDING and _holds(alert, lease_until):
+                alert.next_attempt_at = renewed
+                won.append(alert.id)
+        session.commit()
+        return sorted(won), renewed
 
 
 def _set_aside(
@@ -329,9 +404,9 @@ def _invalid(exc: ValidationError) -> Delivery:
     )
 
 
-async def _guard(send: Awaitable[Delivery]) -> Delivery:
+async def _guard(send: Awaitable[Delivery], channel: str = "", deadline_s: float | None = None) -> Delivery:
     try:
-        return await send
+        return await within_deadline(channel, deadline_s, send)
     except (
         Exception
     ) as exc:  # the dispatcher boundary: one broken send must not stop the rest
@@ -359,6 +434,7 @@ def _plan(
     claimed: Claimed,
     filters: ChannelFilter,
     now: datetime,
+    deadline_s: float | None = None,
 ) -> _Plan:
     payload = claimed.payload
     if payload_kind(payload) == ALSO_REPORTED:
@@ -392,7 +468,7 @@ def _plan(
                 reason=f"dispatch: the alert it follows is {parent_status}; requeue both",
             )
         receipt = dict(parent_payload.get("receipt") or {})
-        return _Plan(lambda: _guard(reply(alert_id, item, receipt)))
+        return _Plan(lambda: _guard(reply(alert_id, item, receipt), name, deadline_s))
     try:
         content = AlertContent.model_validate(payload)
     except ValidationError as exc:
@@ -407,7 +483,7 @@ def _plan(
     )
     if shown is None:
         return _Plan(status=FILTERED, reason=why or "filtered")
-    return _Plan(lambda: _guard(channel.send(alert_id, shown)))
+    return _Plan(lambda: _guard(channel.send(alert_id, shown), name, deadline_s))
 
 
 async def _as_coroutine(delivery: Delivery) -> Delivery:
@@ -427,11 +503,11 @@ async def _deliver_one(
     filters = channel_settings(settings, name)
     lease = timedelta(seconds=settings.claim_lease)
     claimed = await _db(
-        _claim, factory, alert_id, clock(), lease, bool(filters.feed_tags)
+        _claim, factory, alert_id, clock, lease, bool(filters.feed_tags)
     )
     if claimed is None:
         return None, None
-    plan = _plan(name, channel, alert_id, claimed, filters, clock())
+    plan = _plan(name, channel, alert_id, claimed, filters, clock(), send_deadline_s(settings, name))
     if plan.send is None:
         status = await _store(
             _set_aside,
@@ -462,7 +538,8 @@ async def _deliver_one(
         [alert_id],
         delivery,
         settings,
-        clock(),
+        clock,
+        claimed.lease_until,
         alert_ids=[alert_id],
         channel=name,
         patience_s=_patience(settings),
@@ -528,13 +605,15 @@ async def _drain(
 def _digest_claim(
     factory: sessionmaker[Session],
     channel: str,
-    now: datetime,
+    clock: Clock,
     period_s: float,
     lease: timedelta,
     want_tags: bool,
-) -> list[tuple[int, Claimed]]:
-    """Every due row of CHANNEL if a digest is due now (one period after the last), claimed."""
+) -> tuple[list[tuple[int, Claimed]], datetime]:
+    """The oldest due rows of CHANNEL (at most DIGEST_MAX_ITEMS), claimed, if a digest is due now:
+    one period after the last, or at once when a full digest is waiting; and the claim's end."""
     with factory() as session:
+        now = clock.in_session(session)
         due = list(
             session.execute(
                 select(Alert.id, Alert.created_at)
@@ -544,10 +623,11 @@ def _digest_claim(
                     Alert.next_attempt_at <= now,
                 )
                 .order_by(Alert.created_at, Alert.id)
+                .limit(DIGEST_MAX_ITEMS)
             )
         )
         if not due:
-            return []
+            return [], now
         last = session.scalar(
             select(func.max(Alert.delivered_at)).where(
                 Alert.channel == channel, Alert.status == DELIVERED
@@ -556,8 +636,8 @@ def _digest_claim(
         due_at = (last or min(created for _, created in due)) + timedelta(
             seconds=period_s
         )
-        if now < due_at:
-            return []
+        if now < due_at and len(due) < DIGEST_MAX_ITEMS:
+            return [], now
         ids = [alert_id for alert_id, _ in due]
         won = set(
             session.scalars(
@@ -576,7 +656,7 @@ def _digest_claim(
         rows = session.scalars(
             select(Alert).where(Alert.id.in_(won)).order_by(Alert.created_at, Alert.id)
         )
-        return [(alert.id, _details(session, alert, want_tags)) for alert in rows]
+        return [(alert.id, _details(session, alert, want_tags)) for alert in rows], now + lease
 
 
 async def _drain_digest(
@@ -591,8 +671,8 @@ async def _drain_digest(
     report = DispatchReport()
     filters = channel_settings(settings, name)
     lease = timedelta(seconds=settings.claim_lease)
-    claimed = await _db(
-        _digest_claim, factory, name, clock(), period_s, lease, bool(filters.feed_tags)
+    claimed, lease_until = await _db(
+        _digest_claim, factory, name, clock, period_s, lease, bool(filters.feed_tags)
     )
     if not claimed:
         return report
@@ -646,17 +726,51 @@ async def _drain_digest(
         sent_ids.append(alert_id)
     if not sent_ids:
         return report
+    await _send_digest(
+        factory, name, channel, settings, clock, list(zip(sent_ids, items, strict=True)), lease_until, report, observe
+    )
+    return report
+
+
+async def _send_digest(
+    factory: sessionmaker[Session],
+    name: str,
+    channel: Any,
+    settings: AlertSettings,
+    clock: Clock,
+    parts: list[tuple[int, AlertContent | AlsoReported]],
+    lease_until: datetime,
+    report: DispatchReport,
+    observe: Observer | None,
+) -> None:
+    """Send PARTS as one digest and record it. A digest refused for good (a 552 for its size, a
+    554 for one article's words) is split in halves, each sent on a fresh claim, down to single
+    alerts: only the alert the server will never take ends dead, and a retry never rebuilds the
+    same refused message."""
+    sent_ids = [alert_id for alert_id, _ in parts]
     # The same rows make the same Message-ID, so a digest re-sent after a crash is a duplicate.
     key = f"{sent_ids[0]}-{sent_ids[-1]}-{len(sent_ids)}"
     started = time.monotonic()
-    delivery = await _guard(channel.send_digest(key, items))
+    delivery = await _guard(channel.send_digest(key, [item for _, item in parts]), name, send_deadline_s(settings, name))
+    if delivery.status == DeliveryStatus.PERMANENT and len(parts) > 1:
+        _log(logging.WARNING, "digest refused; sending it in halves", channel=name, alerts=len(parts),
+             digest=key, error=delivery.error)
+        lease = timedelta(seconds=settings.claim_lease)
+        middle = len(parts) // 2
+        for half in (parts[:middle], parts[middle:]):
+            won, renewed = await _db(_renew, factory, [alert_id for alert_id, _ in half], clock, lease_until, lease)
+            kept = [part for part in half if part[0] in won]
+            if kept:
+                await _send_digest(factory, name, channel, settings, clock, kept, renewed, report, observe)
+        return
     status = await _store(
         _record,
         factory,
         sent_ids,
         delivery,
         settings,
-        clock(),
+        clock,
+        lease_until,
         alert_ids=sent_ids,
         channel=name,
         patience_s=_patience(settings),
@@ -676,7 +790,6 @@ async def _drain_digest(
     if observe is not None:
         for alert_id in sent_ids:
             observe(name, alert_id, status)
-    return report
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -695,7 +808,7 @@ async def dispatch_alerts(
     Channels run concurrently, so a hanging Slack never delays email. Rows for a channel that
     is not configured stay pending until it is.
     """
-    clock: Clock = (lambda: now) if now is not None else (lambda: datetime.now(UTC))
+    clock = Clock(now)
     outcomes = await asyncio.gather(
         *(
             _drain(session_factory, name, channel, settings, clock, limit, observe)

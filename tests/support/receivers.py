@@ -507,6 +507,11 @@ class _RecordingHandler:
         refusal = self._receiver._take_refusal("data")
         if refusal:
             return refusal
+        raw_content = envelope.original_content or envelope.content or b""
+        content = raw_content if isinstance(raw_content, bytes) else raw_content.encode()
+        refusal = self._receiver._refusal_for(content)
+        if refusal:
+            return refusal
         auth = session.auth_data
         login = auth.login.decode() if isinstance(auth, LoginPassword) else None
         raw = envelope.original_content or envelope.content or b""
@@ -541,6 +546,8 @@ class SmtpReceiver:
         self.refused: list[str] = []  # the refusals actually sent
         # Every AUTH the server received, successful or not: (login, password).
         self.auth_attempts: list[tuple[str, str]] = []
+        # Messages holding one of these byte strings are refused at DATA with the reply given.
+        self._content_refusals: dict[bytes, str] = {}
         self._controller: Controller | None = None
 
     @property
@@ -555,6 +562,19 @@ class SmtpReceiver:
         text = message or ("Try again later" if 400 <= code < 500 else "Rejected")
         with self._lock:
             self._refusals.extend([(at, f"{code} {text}")] * times)
+
+    def refuse_containing(self, marker: bytes, code: int = 554, message: str = "Message content rejected") -> None:
+        """Refuse at DATA, every time, any message whose bytes hold MARKER (a content filter)."""
+        with self._lock:
+            self._content_refusals[marker] = f"{code} {message}"
+
+    def _refusal_for(self, content: bytes) -> str | None:
+        with self._lock:
+            for marker, reply in self._content_refusals.items():
+                if marker in content:
+                    self.refused.append(reply)
+                    return reply
+        return None
 
     def start(self) -> SmtpReceiver:
         self.port = _free_port()
@@ -660,3 +680,68 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
 def smtp_receiver() -> Iterator[SmtpReceiver]:
     with SmtpReceiver() as receiver:
         yield receiver
+
+
+# --- a receiver that answers one byte at a time -------------------------------------------------
+
+
+class DripReceiver:
+    """An HTTP endpoint on 127.0.0.1 that reads a request, sends a 200 head announcing BODY, then
+    drips BODY one byte every ``interval_s``: never idle long enough to trip a read timeout, never
+    done. ``finished`` counts the answers it completed (the client stayed to the end)."""
+
+    def __init__(self, body: bytes = b'{"ok": true, "padding": "....."}', interval_s: float = 0.5) -> None:
+        self.body = body
+        self.interval_s = interval_s
+        self.requests = 0
+        self.finished = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/drip"
+
+    def __enter__(self) -> DripReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(client,), daemon=True).start()
+
+    def _answer(self, client: socket.socket) -> None:
+        with client:
+            try:
+                client.settimeout(5)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = client.recv(65536)
+                    if not chunk:
+                        return
+                    head += chunk
+                with self._lock:
+                    self.requests += 1
+                client.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(self.body)}\r\n\r\n".encode()
+                )
+                for byte in self.body:
+                    if self._stopping.wait(self.interval_s):
+                        return
+                    client.sendall(bytes([byte]))
+                with self._lock:
+                    self.finished += 1
+            except OSError:
+                return  # the client gave up: what a deadline is for
