@@ -17,7 +17,7 @@ def test_long_texts_cannot_grow_the_memo_past_its_bytes(monkeypatch: pytest.Monk
     from tests.analysis_fixtures import embedder
 
     model = embedder()
-    monkeypatch.setattr(embedder_module, "MEMO_BYTES", 2_000_000)
+    monkeypatch.setattr(embedder_module, "MEMO_BYTES", 2_000_000, raising=False)
     tag = uuid.uuid4().hex
     # Ten articles of 400,000 characters: 4 MB of keys, far under the 50,000-text bound.
     texts = [f"{tag} article {n}: " + "Officials said the vote was targeted. " * 10_000 for n in range(10)]
@@ -35,7 +35,7 @@ def test_a_single_call_larger_than_the_memo_is_answered_and_not_kept(monkeypatch
     from tests.analysis_fixtures import embedder
 
     model = embedder()
-    monkeypatch.setattr(embedder_module, "MEMO_BYTES", 100_000)
+    monkeypatch.setattr(embedder_module, "MEMO_BYTES", 100_000, raising=False)
     huge = uuid.uuid4().hex + " " + "A report on the campaign. " * 20_000
     assert model.embed([huge, "a short one " + uuid.uuid4().hex]).shape == (2, model.dimension)
     assert huge not in model._cache
