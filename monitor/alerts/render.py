@@ -47,12 +47,15 @@ EMAIL_TEXT_MAX = 5000
 
 # Controls (ESC drives terminals), zero-width and bidirectional overrides (which disguise text).
 _CONTROL = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069"
+    "\ufeff\ufff9-\ufffb]"
 )
-_MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+# No word boundary: "@here00" cut to fit a limit would become "@here…".
+_MENTION = re.compile(r"@(channel|here|everyone)", re.IGNORECASE)
 _WORD_JOINER = "\u2060"
 _MRKDWN_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_URL_FORBIDDEN = re.compile(r"[\s<>|\"'`\x00-\x1f\x7f]")
+# C1 controls too: \x9b is a CSI to some terminals, and URLs are printed on the console.
+_URL_FORBIDDEN = re.compile(r"[\s<>|\"'`\x00-\x1f\x7f-\x9f]")
 
 
 # --- untrusted text -------------------------------------------------------------------------
@@ -242,7 +245,11 @@ def slack_also_reported(item: AlsoReported) -> dict[str, Any]:
 
 
 def email_subject(content: AlertContent) -> str:
-    return f"{_prefix(content)}{clean(content.headline())} — {clip(_title(content), SUBJECT_TITLE_MAX)}"
+    subject = f"{_prefix(content)}{clean(content.headline())} — {clip(_title(content), SUBJECT_TITLE_MAX)}"
+    # "=?utf-8?q?=0D=0ABcc:...?=" in a title is an RFC 2047 encoded word: Python's email package
+    # before 3.11.10 (CVE-2024-6923) decodes it while folding and writes the CRLF it hides into
+    # the header block. A space breaks the syntax and leaves the words readable.
+    return subject.replace("=?", "= ?")
 
 
 def _mail_domain(sender: str, domain_hint: str | None) -> str:
