@@ -290,7 +290,9 @@ async def serve_http(
             except (ConnectionError, OSError):
                 pass
 
-    server = await asyncio.start_server(handle, host, port, limit=MAX_LINE_BYTES)
+    # The backlog bounds how many connections one turn of the event loop accepts (and so holds
+    # descriptors for) before the handlers shed the excess; the kernel keeps the rest waiting.
+    server = await asyncio.start_server(handle, host, port, limit=MAX_LINE_BYTES, backlog=max_connections)
     log.info("http endpoint listening", extra={"host": host, "port": bound_port(server)})
     return server
 
