@@ -194,7 +194,7 @@ def test_compose_runs_the_monitor_on_a_healthy_postgresql_16() -> None:
     # The URL, once Compose fills it in, is one the settings accept, with the database's credentials.
     db_env = environment(db)
     url = expand(env["MONITOR_DATABASE_URL"], {})
-    assert Settings(database_url=url).database_url == url
+    assert Settings(database_url=url).database_url.get_secret_value() == url
     assert url == (
         f"postgresql+psycopg://{db_env['POSTGRES_USER']}:{expand(db_env['POSTGRES_PASSWORD'], {})}"
         f"@db:5432/{db_env['POSTGRES_DB']}"
