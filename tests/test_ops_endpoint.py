@@ -85,16 +85,21 @@ async def test_scrapes_at_once_and_in_a_row_share_one_outbox_query() -> None:
         queries += 1
         await asyncio.sleep(0.2)
 
+    loop = asyncio.get_running_loop()
     async with endpoint(on_scrape=slow_query) as (_, client):
+        started = loop.time()
         crowd = await asyncio.gather(*(client.get("/metrics") for _ in range(25)))
         assert all(response.status_code == 200 for response in crowd)
-        assert queries == 1
-        for _ in range(10):  # a scraper in a loop, within the cache's second
+        for _ in range(10):  # a scraper in a loop
             assert (await client.get("/metrics")).status_code == 200
-        assert queries == 1
+        elapsed = loop.time() - started
+        # One query per METRICS_CACHE_S (1 s) at most, however slow this machine is today;
+        # before, each of the 35 scrapes ran its own.
+        assert 1 <= queries <= 1 + int(elapsed), (queries, elapsed)
+        before = queries
         await asyncio.sleep(1.1)
         await client.get("/metrics")
-        assert queries == 2
+        assert queries == before + 1  # and a scrape after the second reads anew
 
 
 # --- connections ------------------------------------------------------------------------------
