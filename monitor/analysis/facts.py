@@ -78,6 +78,9 @@ class Extraction:
     accusations: list[Accusation] = field(default_factory=list)
     targets: list[TargetMention] = field(default_factory=list)
     denials: list[DenialMention] = field(default_factory=list)
+    # What a state says it did not do to ("the UAE made no effort to influence the election"): the
+    # allegation's target, for relevance and for what the denial is about, never a new target.
+    denied_targets: list[TargetMention] = field(default_factory=list)
     mentioned: set[str] = field(default_factory=set)
     mention_counts: dict[str, int] = field(default_factory=dict)
 

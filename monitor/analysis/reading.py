@@ -75,6 +75,7 @@ class Vocabulary:
     target_rejects: frozenset[str]
     request_verbs: frozenset[str]
     entourage_nouns: frozenset[str]
+    aspect_nouns: frozenset[str]
     topic_target_kinds: frozenset[str]
 
     @classmethod
@@ -166,12 +167,16 @@ class _ArticleReading:
         self.person_state: dict[str, str] = {}
         self.full_names: dict[str, str] = {}
         self.state_denier: dict[int, str] = {}  # sentence index -> the state denying in it
+        self.self_deniers: set[str] = set()  # states saying they did not do it ("we never interfered")
 
     def run(self) -> Extraction:
         for sentence in self.sentences:
+            # The title and the lead set the scene: the country whose politics the article is about
+            # is named there more surely than in the background paragraphs.
+            weight = 2 if sentence.index < self.title_sentences + 2 else 1
             for mention in {id(m): m for m in sentence.countries.values()}.values():
                 self.result.mentioned.add(mention.country)
-                self.result.mention_counts[mention.country] = self.result.mention_counts.get(mention.country, 0) + 1
+                self.result.mention_counts[mention.country] = self.result.mention_counts.get(mention.country, 0) + weight
             self._learn_people(sentence)
         self._read_denials()
         deniers = {d.denier for d in self.result.denials if d.denier_is_state}
@@ -181,8 +186,22 @@ class _ArticleReading:
         actors = set(self.result.accused) | deniers
         for sentence in self.sentences:
             self.result.targets += self._targets(sentence, actors)
+            if sentence.index in self.state_denier:
+                self.result.denied_targets += self._targets(sentence, actors, denied=True)
         self._fill_whose(actors)
+        self._drop_victims_denials()
         return self.result
+
+    def _drop_victims_denials(self) -> None:
+        """In an article that accuses other states, a state that no one accuses and that does not
+        say itself that it did nothing denies no interference: its "fake" or "groundless" answers
+        someone else's claim (the victim's campaign calling leaked files fake)."""
+        accused = set(self.result.accused)
+        if not accused:
+            return  # who is accused is unread: the denier may well be the one
+        self.result.denials = [
+            d for d in self.result.denials if not d.denier_is_state or d.denier in accused or d.denier in self.self_deniers
+        ]
 
     def _fill_whose(self, actors: set[str]) -> None:
         """A target whose sentence does not say whose it is belongs to the country the article's
@@ -620,6 +639,8 @@ class _ArticleReading:
         denier, is_state, speaker = self._denier(sentence, subject, previous)
         if denier is None:
             return None
+        if is_state and not _in(cue, self.v.deny_verbs | self.v.weak_deny_verbs | self.v.calling_verbs | {"be"}):
+            self.self_deniers.add(denier)  # the act itself, negated: "did not interfere", "made no effort to" 
         return DenialMention(denier, is_state, denier if is_state else "", sentence.text, sentence.index, sentence.text, self._denied_words(cue), speaker)
 
     def _denial_cue(self, sentence: _Sentence) -> Any | None:
@@ -648,15 +669,27 @@ class _ArticleReading:
                 subjects = [c for c in token.children if c.dep_ == "nsubj"]
                 if subjects and (subjects[0].pos_ == "PRON" or subjects[0].i in sentence.countries):
                     return token  # "the UAE made no effort to influence the election"
-            if lemma in self.v.self_denial_verbs and token.pos_ == "VERB" and _negated_here(token):
-                subjects = [c for c in token.children if c.dep_ == "nsubj"]
+            if lemma in self.v.self_denial_verbs and token.pos_ == "VERB" and self._negated_attempt(token):
+                # "Russia did not interfere", "the UAE did not try to influence the vote"
+                doer = token.head if token.dep_ == "xcomp" else token
+                subjects = [c for c in doer.children if c.dep_ == "nsubj"]
                 if subjects and (subjects[0].pos_ == "PRON" or subjects[0].i in sentence.countries):
                     return token
-            if self._dismissive(token) and token.pos_ in ("ADJ", "NOUN") and token.head.lemma_.lower() in {"be"} | self.v.calling_verbs:
+            if (
+                self._dismissive(token) and token.pos_ in ("ADJ", "NOUN") and token.head.lemma_.lower() in {"be"} | self.v.calling_verbs
+                and not _negated_here(token.head)  # "this is not a fantasy": the charge upheld
+                and not any(c.dep_ == "det" and c.lower_ == "no" for c in token.children)
+            ):
                 subject = [c for c in token.head.children if c.dep_ == "nsubj"]
                 if subject and (_in(subject[0], self.v.allegation_nouns) or subject[0].lower_ in ("this", "that", "it")):
                     return token.head
         return None
+
+    def _negated_attempt(self, verb: Any) -> bool:
+        """VERB is negated itself, or through the attempt it completes ("did not try to sway")."""
+        if _negated_here(verb):
+            return True
+        return verb.dep_ == "xcomp" and _in(verb.head, self.v.light_verbs) and _negated_here(verb.head)
 
     def _denier_token(self, cue: Any) -> Any | None:
         node = cue
@@ -753,18 +786,21 @@ class _ArticleReading:
         return " ".join(t.text for t in words).replace(" 's", "'s")
 
     # ----- targets ---------------------------------------------------------------------------
-    def _targets(self, sentence: _Sentence, accused: set[str]) -> list[TargetMention]:
+    def _targets(self, sentence: _Sentence, accused: set[str], *, denied: bool = False) -> list[TargetMention]:
+        """What the acts in SENTENCE are aimed at; with DENIED, only the acts it says did not happen."""
         found: list[TargetMention] = []
         for token in sentence.doc:
             if not self._act_by_actor(sentence, token):
                 continue
-            if self._negated(token):
+            if self._negated(token) != denied:
                 continue
             for aim in self._aims(token):
                 phrase = self._phrase(sentence, aim)
                 if phrase is None:
                     continue
                 identity = self._identity(sentence, aim, phrase, accused)
+                if identity.kind == "other" and not identity.names and not denied:
+                    continue  # "the run-up", "credentials", "personalities": nothing one can name
                 found.append(TargetMention(_text(phrase), sentence.text, sentence.index, identity))
         return list({t.phrase.lower(): t for t in found}.values())
 
@@ -776,7 +812,8 @@ class _ArticleReading:
             if not agents:
                 return any(c.dep_ == "nsubjpass" for c in token.children) or token.dep_ in ("acl", "xcomp", "advcl")
             return any(
-                self._actor_countries(sentence, a) or _in(a, self.v.actor_nouns) or _in(a, self.v.act_nouns) or a.ent_type_ in ("ORG", "NORP", "GPE")
+                self._actor_countries(sentence, a) or _in(a, self.v.actor_nouns | self.v.act_nouns | self.v.qualified_act_nouns)
+                or a.ent_type_ in ("ORG", "NORP", "GPE")
                 for a in agents
             )
         if token.pos_ == "NOUN" and self._act_noun(token):
@@ -805,7 +842,14 @@ class _ArticleReading:
                 aims += _objects_of(child)
             elif child.dep_ in ("acl", "xcomp", "advcl") and child.lemma_.lower() in ("target", "aim", "direct"):
                 aims += self._aimed_at(child)
+        # "sway the outcome of the election": what the outcome is of is the target
+        aims = [o for aim in aims for o in (self._aspect_of(aim) or [aim])]
         return [a for aim in aims for a in _with_conjuncts(aim)]
+
+    def _aspect_of(self, noun: Any) -> list[Any]:
+        if not _in(noun, self.v.aspect_nouns):
+            return []
+        return [o for c in noun.children if c.dep_ == "prep" and c.lower_ == "of" for o in _objects_of(c)]
 
     def _object_aims(self, noun: Any) -> list[Any]:
         """What an act's object is itself aimed at: "funded attacks on French lawmakers", "ran an
@@ -861,7 +905,10 @@ class _ArticleReading:
     def _identity(self, sentence: _Sentence, head: Any, phrase: list[Any], accused: set[str]) -> TargetIdentity:
         # A country in the phrase itself says whose it is ("US election infrastructure"), even one
         # accused elsewhere in the article; only the sentence around it may name the actor instead.
-        whose = self._country_in(sentence, phrase)
+        # "Chinese-Canadian voters", "the Russian-speaking Estonian minority": the country nearest
+        # the head is whose they are.
+        before = [t for t in phrase if t.i < head.i]
+        whose = self._country_in(sentence, before)[-1:] or self._country_in(sentence, phrase)
         if not whose:
             whose = [c for c in self._country_in(sentence, _locatives(head)) if c not in accused]
         owner = whose[0] if whose else ""

@@ -87,7 +87,7 @@ class Relevance:
         best_chunk = sims.argmax(axis=1)
         best = sims.max(axis=1)
         claims = extraction.allegation_sentences()
-        if not (extraction.accusations or extraction.targets):
+        if not (extraction.accusations or extraction.targets or extraction.denied_targets):
             # No act of interference anywhere in the parse, nobody did anything to anyone: a denial
             # of "the accusation" or an accusation of breaking a trade deal is no allegation here.
             claims = []
@@ -130,7 +130,7 @@ class Relevance:
         state: hit in a sentence that accuses one, or in an article in which a state denies."""
         accusing = {a.sentence_index for a in extraction.accusations}
         state_denies = any(d.denier_is_state for d in extraction.denials)
-        for target in extraction.targets:
+        for target in [*extraction.targets, *extraction.denied_targets]:
             if target.identity is None or target.identity.kind not in self.topic_kinds:
                 continue
             if target.sentence_index in accusing or state_denies:
