@@ -82,6 +82,8 @@ class Extraction:
     # allegation's target, for relevance and for what the denial is about, never a new target.
     denied_targets: list[TargetMention] = field(default_factory=list)
     mentioned: set[str] = field(default_factory=set)
+    # How often the topic's own words (an election, a vote, a campaign) occur; None when unread.
+    topic_words: int | None = None
     mention_counts: dict[str, int] = field(default_factory=dict)
 
     def electorate(self, exclude: set[str] = frozenset()) -> str:  # type: ignore[assignment]

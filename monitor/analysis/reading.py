@@ -77,6 +77,7 @@ class Vocabulary:
     entourage_nouns: frozenset[str]
     aspect_nouns: frozenset[str]
     topic_target_kinds: frozenset[str]
+    topic_words: frozenset[str]
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Vocabulary:
@@ -115,6 +116,11 @@ class Reader:
         sentences = head + body
         docs = list(self.nlp.pipe(sentences, batch_size=64))
         return _ArticleReading(self, sentences, docs, len(head)).run()
+
+
+    def names_the_topic(self, text: str) -> bool:
+        """Whether TEXT uses one of the topic's own words (`topic_words`) at least once."""
+        return any(_in(t, self.v.topic_words) for doc in self.nlp.pipe(split_sentences(text)) for t in doc)
 
 
 def strip_dateline(text: str) -> str:
@@ -161,7 +167,7 @@ class _ArticleReading:
     def __init__(self, reader: Reader, sentences: list[str], docs: list[Any], title_sentences: int) -> None:
         self.r = reader
         self.v = reader.v
-        self.result = Extraction(sentences=sentences)
+        self.result = Extraction(sentences=sentences, topic_words=0)
         self.title_sentences = title_sentences
         self.sentences = [_Sentence(i, s, d, self._countries(s, d)) for i, (s, d) in enumerate(zip(sentences, docs, strict=True))]
         self.person_state: dict[str, str] = {}
@@ -178,6 +184,7 @@ class _ArticleReading:
                 self.result.mentioned.add(mention.country)
                 self.result.mention_counts[mention.country] = self.result.mention_counts.get(mention.country, 0) + weight
             self._learn_people(sentence)
+            self.result.topic_words += sum(1 for t in sentence.doc if _in(t, self.v.topic_words))
         self._read_denials()
         deniers = {d.denier for d in self.result.denials if d.denier_is_state}
         for sentence in self.sentences:
