@@ -189,6 +189,8 @@ class _ArticleReading:
         deniers = {d.denier for d in self.result.denials if d.denier_is_state}
         for sentence in self.sentences:
             self.result.accusations += self._accusations(sentence, deniers)
+        self._drop_victims_denials()
+        deniers = {d.denier for d in self.result.denials if d.denier_is_state}
         # Whose a target is: never a state the article accuses or hears deny.
         actors = set(self.result.accused) | deniers
         for sentence in self.sentences:
@@ -196,7 +198,6 @@ class _ArticleReading:
             if sentence.index in self.state_denier:
                 self.result.denied_targets += self._targets(sentence, actors, denied=True)
         self._fill_whose(actors)
-        self._drop_victims_denials()
         return self.result
 
     def _drop_victims_denials(self) -> None:
@@ -209,6 +210,8 @@ class _ArticleReading:
         self.result.denials = [
             d for d in self.result.denials if not d.denier_is_state or d.denier in accused or d.denier in self.self_deniers
         ]
+        kept = {d.sentence_index for d in self.result.denials}
+        self.state_denier = {i: state for i, state in self.state_denier.items() if i in kept}
 
     def _fill_whose(self, actors: set[str]) -> None:
         """A target whose sentence does not say whose it is belongs to the country the article's
@@ -418,8 +421,10 @@ class _ArticleReading:
     def _agents(self, verb: Any) -> list[Any]:
         """The doers of VERB: its subject, the "by" of a passive, the subject of the verb it
         completes ("tried to sway"), or the noun a relative or participle clause hangs from."""
-        if verb.dep_ in ("xcomp", "ccomp") and _in(verb.head, self.v.request_verbs):
-            return []  # "pressured Ukrainian officials to investigate": asked for, not done by them
+        if verb.dep_ in ("xcomp", "ccomp") and _in(verb.head, self.v.request_verbs) and not any(c.dep_ == "nsubj" for c in verb.children):
+            # "pressured Ukrainian officials to investigate": asked for, not done by them; but "tells
+            # partners networks inflamed the vote" reports what the networks did
+            return []
         agents = [c for c in verb.children if c.dep_ == "nsubj"]
         if verb.dep_ == "relcl" and any(a.lower_ in ("that", "which", "who") for a in agents):
             agents = [verb.head]  # "accounts that attacked candidates": the accounts did
@@ -834,6 +839,8 @@ class _ArticleReading:
         aims: list[Any] = []
         verb = act.pos_ == "VERB"
         light = verb and _in(act, self.v.light_verbs)
+        if verb and act.dep_ == "acl" and act.tag_ == "VBN" and act.head.pos_ in ("NOUN", "PROPN") and not light:
+            aims.append(act.head)  # "Macron campaign hit by a hack": the noun the participle describes
         for child in act.children:
             if verb and child.dep_ in ("dobj", "nsubjpass"):
                 if not light or self._political(child):
@@ -886,8 +893,10 @@ class _ArticleReading:
             return None
         if any(c.dep_ == "poss" and c.pos_ == "PRON" for c in head.children) and not any(
             t.pos_ == "PROPN" for t in head.subtree
-        ):
-            return None  # "his daughter", "its institutions": whose they are is another sentence's
+        ) and self.v.kind_of(head.lemma_.lower()) not in ("election", "parliament"):
+            # "his daughter", "its institutions": whose they are is another sentence's; "our
+            # election" is the speaker's country's, which the article names
+            return None
         keep = [head]
         for child in head.children:
             if child.dep_ in ("det", "predet") and child.i == head.left_edge.i:
@@ -930,6 +939,7 @@ class _ArticleReading:
             t.lower_.removesuffix("'s")
             for t in phrase
             if t.pos_ == "PROPN" and t.i not in sentence.countries and t.lower_.rstrip(".") not in self.v.person_titles
+            and t.ent_type_ not in ("DATE", "TIME")  # "the October election": a month is no name
             and self.v.kind_of(t.lemma_.lower()) is None
         ]
         return TargetIdentity(owner, kind, " ".join(dict.fromkeys(names)))
