@@ -935,6 +935,9 @@ class _ArticleReading:
             # "Biden's campaign staff", "the party's aides": the people around a campaign or a
             # party are that campaign's or party's target.
             kind = next((k for t in phrase if t.i != head.i and (k := self.v.kind_of(t.lemma_.lower())) in ("campaign", "party")), kind)
+        person_names = [t for t in phrase if t.pos_ == "PROPN" and t.ent_type_ in ("PERSON", "ORG", "NORP", "") and t.i != head.i and t.i not in sentence.countries]
+        if _in(head, self.v.entourage_nouns) and kind not in ("campaign", "party") and person_names:
+            kind = "campaign"  # "the Biden-Harris team", "Macron's staff": a candidate's people are the campaign
         names = [
             t.lower_.removesuffix("'s")
             for t in phrase
