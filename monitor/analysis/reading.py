@@ -76,6 +76,8 @@ class Vocabulary:
     request_verbs: frozenset[str]
     entourage_nouns: frozenset[str]
     aspect_nouns: frozenset[str]
+    disguise_words: frozenset[str]
+    countering_verbs: frozenset[str]
     topic_target_kinds: frozenset[str]
     topic_words: frozenset[str]
 
@@ -300,7 +302,7 @@ class _ArticleReading:
 
     def _actors_of(self, sentence: _Sentence, token: Any) -> Iterator[tuple[str, str]]:
         lemma = token.lemma_.lower()
-        if token.pos_ in ("VERB", "AUX") and self._act_verb(token) and self._is_act(token):
+        if token.pos_ in ("VERB", "AUX") and self._act_verb(token) and self._is_act(token) and not self._countermeasure(sentence, token):
             for agent in self._agents(token):
                 for country in self._actor_countries(sentence, agent):
                     yield country, f"{agent.text} {token.text}"
@@ -316,7 +318,7 @@ class _ArticleReading:
         if token.pos_ in ("NOUN", "PROPN") and self._act_noun(token):
             for owner in self._owners(sentence, token):
                 yield owner, f"{owner} {token.text}"
-        if token.pos_ in ("NOUN",) and lemma in self.v.accusation_nouns:
+        if token.pos_ in ("NOUN",) and lemma in self.v.accusation_nouns and not _countering(token):
             for child in token.children:
                 if child.dep_ == "prep" and child.lower_ in ("against", "on"):
                     for accused in _objects_of(child):
@@ -337,6 +339,19 @@ class _ArticleReading:
             for agent in (a for agent in agents for a in _with_conjuncts(agent)):
                 for country in self._actor_countries(sentence, agent):
                     yield country, f"{agent.text} behind"
+
+    def _countermeasure(self, sentence: _Sentence, verb: Any) -> bool:
+        """Whether VERB acts against an operation rather than doing one: "the U.S. disrupted a
+        Russian network", "Meta took down Iranian accounts"."""
+        if not (_in(verb, self.v.countering_verbs) or self._phrasal_in(verb, self.v.countering_verbs)):
+            return False
+        if any(_in(a, self.v.actor_nouns) for a in self._agents(verb)):
+            return False  # "Russian hackers disrupted the commission's website": hackers attack
+        objects = [c for c in verb.children if c.dep_ == "dobj"]
+        if not objects and verb.dep_ == "relcl":
+            objects = [verb.head]  # "the network the U.S. disrupted"
+        kinds = self.v.actor_nouns | self.v.act_nouns | self.v.qualified_act_nouns
+        return any(_in(o, kinds) and self._owners(sentence, o) for o in objects)
 
     def _act_in_call(self, verb: Any) -> bool:
         """Whether what a calling verb names is an act or aimed at a political target ("called the
@@ -474,9 +489,11 @@ class _ArticleReading:
         """The states an act or actor noun belongs to: "Russia's interference", "Iranian hackers",
         "a Kremlin-linked group", "interference by China", "hackers working for the GRU"."""
         owners: list[str] = []
+        # "fake American personas", "bogus Ukrainian news sites": the country is the disguise
+        disguised = any(_in(c, self.v.disguise_words) for c in noun.children if c.dep_ == "amod" and c.i < noun.i)
         for child in noun.children:
             if child.dep_ in ("poss", "amod", "compound", "nmod", "npadvmod") and child.i < noun.i:
-                owners += self._modifier_countries(sentence, child)
+                owners += [] if disguised and child.dep_ != "poss" else self._modifier_countries(sentence, child)
             elif child.dep_ in ("prep", "agent") and child.lower_ in ("by", "from"):
                 for obj in _objects_of(child):
                     owners += self._actor_countries(sentence, obj)
@@ -959,6 +976,11 @@ def _part_of_other_name(text: str, mention: CountryMention) -> bool:
     if re.match(r"\s+(?!(?:Foreign|Ministry|Embassy|Government|State|President|Prime|Supreme|Mission|Consulate|Army|Navy|Military|Intelligence)\b)[A-Z][a-z]", after):
         return not re.match(r"\s+[A-Z][a-z]+\s+(?:said|says|told|has|have|had|is|was)\b", after)
     return False
+
+
+def _countering(noun: Any) -> bool:
+    """"a counter-charge against Washington": the accused answering its accuser."""
+    return any(t.lower_ in ("counter", "counter-") for t in noun.doc[max(0, noun.i - 2) : noun.i]) or noun.lower_.startswith("counter")
 
 
 def _objects_of(prep: Any) -> list[Any]:
