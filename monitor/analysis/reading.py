@@ -176,6 +176,7 @@ class _ArticleReading:
         self.full_names: dict[str, str] = {}
         self.state_denier: dict[int, str] = {}  # sentence index -> the state denying in it
         self.self_deniers: set[str] = set()  # states saying they did not do it ("we never interfered")
+        self.described: set[str] = set()  # people the article introduces as someone ("party leader X")
 
     def run(self) -> Extraction:
         for sentence in self.sentences:
@@ -257,6 +258,8 @@ class _ArticleReading:
             for part in name.split():
                 self.full_names.setdefault(part, name)
             around = _noun_phrase_context(ent)
+            if _described(ent):
+                self.described.update([name, *name.split()])  # "opposition leader X", "X, a businessman"
             voices = [t for t in around if _in(t, self.v.state_voice_nouns) or t.i in sentence.countries]
             states = self._country_in(sentence, around)
             if states and any(_in(t, self.v.state_voice_nouns) or sentence.countries.get(t.i, None) for t in voices):
@@ -293,6 +296,10 @@ class _ArticleReading:
             node = node.head
             if _in(node, self.v.deny_verbs | self.v.weak_deny_verbs) and node.pos_ in ("VERB", "NOUN"):
                 return True
+            if _in(node, self.v.allegation_nouns) and node.dep_ == "nsubj" and any(
+                self._dismissive(c) for c in node.head.children if c.dep_ in ("acomp", "attr")
+            ):
+                return True  # "the allegation that Kremlin-backed media sought to ... was absurd"
         return False
 
     def _act_by_pronoun(self, token: Any) -> bool:
@@ -690,6 +697,9 @@ class _ArticleReading:
                         return token
             if lemma in self.v.calling_verbs and token.pos_ == "VERB":
                 inner = [t for c in token.children if c.dep_ in ("dobj", "oprd", "ccomp", "xcomp", "acomp", "attr") for t in c.subtree]
+                if any(_in(c, self.v.allegation_nouns) for c in token.children if c.dep_ == "dobj"):
+                    # "described the allegations as absurd" (but "described the videos as fake" accuses)
+                    inner += [t for c in token.children if c.dep_ == "prep" and c.lower_ == "as" for t in c.subtree]
                 said_of = [t for t in inner if _in(t, self.v.allegation_nouns) or self._act_word(t) or t.lower_ in ("them", "it", "this", "that")]
                 if any(self._dismissive(t) for t in inner) and said_of:
                     return token
@@ -752,7 +762,9 @@ class _ArticleReading:
             name = self._person_name(person)
             if name in self.person_state:
                 return self.person_state[name], True, name
-            if voices and previous and previous[1]:
+            if previous and previous[1] and (voices or not any(part in self.described for part in [name, *name.split()])):
+                # "the spokesman, Wang" or a name never introduced as anyone, right after a state
+                # denied: the state's voice, not a second denier
                 return previous[0], True, name
             return name, False, name
         if subject.pos_ == "PRON" or voices:
@@ -1019,6 +1031,16 @@ def _in(token: Any, words: frozenset[str]) -> bool:
 
 def _negated_here(verb: Any) -> bool:
     return any(c.dep_ == "neg" or c.lower_ in ("never",) for c in verb.children)
+
+
+def _described(ent: Any) -> bool:
+    """Whether the parse gives a person's name a title or an apposition saying who they are."""
+    root = ent.root
+    words = [t for left in root.lefts for t in left.subtree]
+    words += [t for c in root.children if c.dep_ in ("appos", "relcl") for t in c.subtree]  # "Dong, who left the caucus"
+    if root.dep_ in ("compound", "appos"):
+        words.append(root.head)
+    return any(t.pos_ == "NOUN" or (t.pos_ == "PROPN" and t.ent_type_ != "PERSON") for t in words if not ent.start <= t.i < ent.end)
 
 
 def _noun_phrase_context(ent: Any) -> list[Any]:
