@@ -123,7 +123,7 @@ async def cycle(database_url: str, count: int, port: int, concurrency: int, pars
 
     from monitor.config import PollSettings
     from monitor.ingest.fetch import FetchLimits, make_http_client
-    from monitor.ingest.refresh import poll_due_feeds
+    from monitor.ingest.refresh import refresh_feeds
     from monitor.store.db import make_engine, make_session_factory, upgrade
     from monitor.store.models import Article, Feed
 
@@ -149,7 +149,7 @@ async def cycle(database_url: str, count: int, port: int, concurrency: int, pars
     workers_cpu_before, _ = _workers_usage()
     started = time.perf_counter()
     async with make_http_client(FetchLimits.from_settings(poll)) as client:
-        results = await poll_due_feeds(sessions, client, poll)
+        results = await refresh_feeds(sessions, client, poll)
     wall = time.perf_counter() - started
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     workers_cpu_after, workers_peak_mb = _workers_usage()

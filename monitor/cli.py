@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from monitor.config import ConfigError, Settings, load_settings
+from monitor.store.models import AlertStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -176,7 +177,7 @@ def poll(ctx: click.Context, once: bool, feed_name: str | None, config_path: Pat
 def analyze(ctx: click.Context, source: Any, title: str | None, config_path: Path | None) -> None:
     """Show, as JSON, what an article (FILE, or - for stdin) would trigger. Nothing is stored."""
     from monitor.analysis.detector import ArticleInput
-    from monitor.process import analysis_summary
+    from monitor.process.findings import analysis_summary
     from monitor.service import build_analysis
 
     settings = _settings(ctx, config_path)
@@ -194,8 +195,8 @@ def _read_only_knowledge(settings: Settings, stage: Any) -> Any:
     """The stored knowledge base, or the one derived from the seeds when nothing is stored yet."""
     from monitor.analysis.detector import seed_knowledge
     from monitor.analysis.knowledge import KnowledgeBase
-    from monitor.process import has_seed_knowledge, load_knowledge
     from monitor.store.db import has_schema, make_engine, make_session_factory, sqlite_file_missing
+    from monitor.store.knowledge import has_seed_knowledge, load_knowledge
 
     if sqlite_file_missing(settings.database_url):
         return KnowledgeBase(seed_knowledge(stage.detector, stage.documents))
@@ -217,24 +218,21 @@ def _read_only_knowledge(settings: Settings, stage: Any) -> Any:
 @click.pass_context
 def kb(ctx: click.Context, rebuild: bool, as_json: bool, config_path: Path | None) -> None:
     """Show what is known (countries, targets, denials) with evidence and source."""
-    from sqlalchemy import select
-
     from monitor.analysis.detector import seed_knowledge
-    from monitor.process import ensure_seed_knowledge
     from monitor.service import build_analysis
-    from monitor.store.models import KnownFact
+    from monitor.store.knowledge import ensure_seed_knowledge, known_facts, knows_nothing
 
     settings = _settings(ctx, config_path)
     with _store(settings) as sessions:
         with sessions() as session:
-            empty = session.scalar(select(KnownFact.id).limit(1)) is None
+            empty = knows_nothing(session)
         if rebuild or empty:
             stage = build_analysis(settings)
             derive = partial(seed_knowledge, stage.detector, stage.documents)
             added = ensure_seed_knowledge(sessions, derive, rebuild=True)
             click.echo(f"derived {added} facts from {settings.seeds_dir}", err=True)
         with sessions() as session:
-            rows = list(session.scalars(select(KnownFact).order_by(KnownFact.kind, KnownFact.value, KnownFact.id)))
+            rows = known_facts(session)
     if as_json:
         click.echo(
             json.dumps(
@@ -265,15 +263,13 @@ def kb(ctx: click.Context, rebuild: bool, as_json: bool, config_path: Path | Non
 @click.pass_context
 def feeds(ctx: click.Context, config_path: Path | None) -> None:
     """Show each feed: last success, last status and error, consecutive errors, next poll."""
-    from sqlalchemy import select
-
-    from monitor.ingest.refresh import sync_feeds
-    from monitor.store.models import Feed, utcnow
+    from monitor.store.feeds import active_feeds, sync_feeds
+    from monitor.store.models import utcnow
 
     settings = _settings(ctx, config_path)
     with _store(settings) as sessions, sessions.begin() as session:
         sync_feeds(session, settings.feeds, utcnow())
-        rows = list(session.scalars(select(Feed).where(Feed.active.is_(True)).order_by(Feed.name)))
+        rows = active_feeds(session)
         table = Table("feed", "url", "last success", "status", "errors", "next poll", "entries", "last error", title="feeds")
         for f in rows:
             table.add_row(
@@ -298,9 +294,9 @@ def _when(moment: datetime | None) -> str:
 @click.pass_context
 def test_alert(ctx: click.Context, config_path: Path | None) -> None:
     """Send a sample alert to each configured channel now and report how each went."""
-    from monitor.alerts.channels import build_channels
-    from monitor.alerts.content import sample_alert
+    from monitor.alerts.channels import build_channels, sample_alert
     from monitor.ingest.fetch import FetchLimits, make_http_client
+    from monitor.outbox import DeliveryStatus
 
     settings = _settings(ctx, config_path)
 
@@ -317,12 +313,12 @@ def test_alert(ctx: click.Context, config_path: Path | None) -> None:
     failed = False
     for name, delivery in results.items():
         click.echo(f"{name}: {delivery.status}" + (f" ({delivery.error})" if delivery.error else ""))
-        failed |= str(delivery.status) != "delivered"
+        failed |= delivery.status != DeliveryStatus.DELIVERED
     ctx.exit(1 if failed else 0)
 
 
 @main.group(invoke_without_command=True)
-@click.option("--status", type=click.Choice(["pending", "delivered", "dead", "filtered"]), default=None, help="Only this status.")
+@click.option("--status", type=click.Choice([str(status) for status in AlertStatus]), default=None, help="Only this status.")
 @click.option("--limit", default=50, show_default=True, help="How many, newest first.")
 @config_option
 @click.pass_context
@@ -331,20 +327,15 @@ def alerts(ctx: click.Context, status: str | None, limit: int, config_path: Path
     if ctx.invoked_subcommand is not None:
         ctx.obj["config_path"] = config_path or ctx.obj.get("config_path")
         return
-    from sqlalchemy import select
-
-    from monitor.store.models import Alert
+    from monitor.outbox import list_alerts
 
     settings = _settings(ctx, config_path)
-    query = select(Alert).order_by(Alert.id.desc()).limit(limit)
-    if status:
-        query = query.where(Alert.status == status)
     with _store(settings) as sessions, sessions() as session:
-        rows = list(session.scalars(query))
+        rows = list_alerts(session, status, limit)
     table = Table("id", "channel", "status", "attempts", "next attempt", "created", "title", "last error", title="alerts")
     for a in rows:
         table.add_row(
-            str(a.id), a.channel, a.status, str(a.attempts), _when(a.next_attempt_at) if a.status == "pending" else "-",
+            str(a.id), a.channel, a.status, str(a.attempts), _when(a.next_attempt_at) if a.status == AlertStatus.PENDING else "-",
             _when(a.created_at), str(a.payload.get("article_title", "")), a.last_error or "",
         )
     console.print(table)
@@ -357,14 +348,14 @@ def alerts(ctx: click.Context, status: str | None, limit: int, config_path: Path
 @click.pass_context
 def alerts_retry(ctx: click.Context, ids: tuple[int, ...], all_failed: bool, config_path: Path | None) -> None:
     """Requeue dead alerts (IDS, or --all-failed) with a fresh attempt budget."""
-    from monitor.alerts.dispatch import retry_alerts
+    from monitor.outbox import requeue_dead
 
     if not ids and not all_failed:
         click.echo("error: give alert ids or --all-failed", err=True)
         ctx.exit(2)
     settings = _settings(ctx, config_path)
     with _store(settings) as sessions, sessions() as session:
-        count = retry_alerts(session, list(ids), all_failed)
+        count = requeue_dead(session, list(ids), all_failed)
     click.echo(f"requeued {count} alerts")
 
 
