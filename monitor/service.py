@@ -48,6 +48,8 @@ class AnalysisStage:
 
 def build_analysis(settings: Settings) -> AnalysisStage:
     options = settings.analysis
+    # The seeds first: a missing corpus is a configuration error, found before the slow model load.
+    documents = load_seed_documents(settings.seeds_dir)
     embedder = Embedder(
         options.model,
         batch_size=options.batch_size,
@@ -55,7 +57,6 @@ def build_analysis(settings: Settings) -> AnalysisStage:
         backend=options.backend,
         cache_dir=settings.cache_dir,
     )
-    documents = load_seed_documents(settings.seeds_dir)
     corpus = SeedCorpus.build(documents, embedder, settings.cache_dir)
     return AnalysisStage(embedder, documents, corpus, Detector(embedder, corpus, settings.analysis))
 

@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from conftest import POSTGRES_URL, reset_postgres
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -129,13 +128,9 @@ def add_article(
 
 
 @pytest.fixture
-def proxied_postgres() -> Iterator[tuple[sessionmaker[Session], TcpProxy]]:
+def proxied_postgres(empty_postgres: str) -> Iterator[tuple[sessionmaker[Session], TcpProxy]]:
     """A migrated PostgreSQL database reached through a TCP link the test can cut."""
-    reset_postgres()
-    direct = make_engine(POSTGRES_URL)
-    upgrade(direct)
-    direct.dispose()
-    url = make_url(POSTGRES_URL)
+    url = make_url(empty_postgres)
     with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
         engine = make_engine(
             url.set(host="127.0.0.1", port=proxy.port).render_as_string(

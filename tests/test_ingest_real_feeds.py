@@ -134,6 +134,7 @@ def corpus_headers(data: bytes) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # hundreds of documents: seconds, not part of the tier run while working
 async def test_the_whole_feedparser_corpus_through_fetch_parse_and_store(server: FeedServer, session_factory) -> None:
     """Every corpus document, served with the headers it declares, polled, parsed and stored."""
     if not CORPUS.is_dir():
