@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -57,12 +57,7 @@ class DispatchReport:
     filtered: int = 0
 
     def __add__(self, other: DispatchReport) -> DispatchReport:
-        return DispatchReport(
-            self.delivered + other.delivered,
-            self.retried + other.retried,
-            self.dead + other.dead,
-            self.filtered + other.filtered,
-        )
+        return DispatchReport(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     def count(self, status: str | None, rows: int = 1) -> None:
         if status == AlertStatus.DELIVERED:

@@ -74,16 +74,13 @@ def analysis_summary(analysis: Analysis) -> dict[str, object]:
 
 
 def finding_rows(analysis: Analysis) -> list[FindingRow]:
+    """What the findings table keeps: the view's words, the known fact's id, the full similarity."""
     return [
         FindingRow(
-            kind=finding.kind,
-            value=finding.value,
-            about=finding.about,
-            evidence=finding.evidence,
+            **view.model_dump(include={"kind", "value", "about", "evidence", "reason"}),
             closest_fact_id=finding.closest.id if finding.closest else None,
-            closest_value=describe_fact(finding.closest) if finding.closest else None,
+            closest_value=view.closest_known,
             similarity=None if finding.similarity is None else float(finding.similarity),
-            reason=finding.reason,
         )
-        for finding in analysis.findings
+        for finding, view in zip(analysis.findings, finding_views(analysis), strict=True)
     ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -47,11 +47,8 @@ class ProcessReport:
     alert_ids: list[int] = field(default_factory=list)
 
     def __iadd__(self, other: ProcessReport) -> ProcessReport:
-        self.processed += other.processed
-        self.relevant += other.relevant
-        self.alerted += other.alerted
-        self.failed += other.failed
-        self.alert_ids += other.alert_ids
+        for counted in fields(self):
+            setattr(self, counted.name, getattr(self, counted.name) + getattr(other, counted.name))
         return self
 
 
