@@ -24,6 +24,7 @@ from monitor.analysis.embedder import Embedder
 from monitor.analysis.seeds import SeedCorpus, SeedDocument, load_seed_documents
 from monitor.config import Settings
 from monitor.ingest.fetch import FetchLimits, make_http_client
+from monitor.ingest.parse_pool import Parser
 from monitor.ingest.refresh import RefreshResult, refresh_feeds
 from monitor.metrics import Metrics
 from monitor.process import ProcessReport, process_articles
@@ -71,11 +72,13 @@ class Service:
     channels: Mapping[str, Channel]
     metrics: Metrics
     dispatcher: Dispatcher
+    parser: Parser
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     # The job ticks in progress, so that shutdown can wait for them.
     running: set[asyncio.Task[object]] = field(default_factory=set)
 
     async def aclose(self) -> None:
+        self.parser.shutdown()
         await self.http.aclose()
         self.engine.dispose()
 
@@ -101,7 +104,8 @@ def bootstrap(
     analysis.embedder.on_batch = metrics.embedding_batch
     metrics.watch_embedder_memo(lambda: analysis.embedder.memo_size)
     dispatcher = Dispatcher(sessions, channels, settings.alerts, observe=partial(_observe_delivery, sessions, metrics))
-    return Service(settings, engine, sessions, analysis, http, channels, metrics, dispatcher)
+    parser = Parser(settings.poll.parse_workers)
+    return Service(settings, engine, sessions, analysis, http, channels, metrics, dispatcher, parser)
 
 
 def _observe_delivery(sessions: SessionFactory, metrics: Metrics, channel: str, alert_id: int, status: str) -> None:
@@ -122,6 +126,7 @@ async def poll_feeds(service: Service, *, all_feeds: bool = False, only_feed: st
         only_feed=only_feed,
         alert_channels=list(service.channels),
         lease_s=service.settings.claim_lease,
+        parser=service.parser,
     )
     for result in results:
         service.metrics.poll(str(result.outcome), result.duration_ms / 1000)

@@ -19,9 +19,9 @@ from support.rows import add_feed as add_feed_at
 from support.rows import load_feed, refresh_feed
 
 from monitor.config import PollSettings, Settings
-from monitor.ingest import parse_pool
 from monitor.ingest.fetch import FetchKind, FetchLimits, make_http_client
 from monitor.ingest.parse import Entry
+from monitor.ingest.parse_pool import Parser
 from monitor.ingest.refresh import refresh_feeds
 from monitor.ingest.schedule import adapt_interval_s, next_poll_delay_s
 from monitor.outbox import AlertContent
@@ -266,16 +266,17 @@ async def test_parse_workers_give_the_same_results_as_a_thread(sqlite_sessions, 
     server.set_feed("/page.html", b"<!doctype html><html><body>Not a feed</body></html>", content_type="text/html")
     names = ("news", "page")
     results = {}
-    try:
-        for workers in (0, 1):
-            for name in names:
-                add_feed(sqlite_sessions, f"{name}-{workers}", server.url(f"/{name}.{'xml' if name == 'news' else 'html'}"))
-            poll = PollSettings(interval="15m", timeout="5s", parse_workers=workers)
-            polled = await refresh_feeds(sqlite_sessions, client, poll, NOW)
-            results[workers] = {r.feed_name.rsplit("-", 1)[0]: (r.outcome, r.entries, r.new_articles + r.linked, r.error) for r in polled}
-        assert parse_pool.worker_pids()
-    finally:
-        parse_pool.shutdown()
+    for workers in (0, 1):
+        for name in names:
+            add_feed(sqlite_sessions, f"{name}-{workers}", server.url(f"/{name}.{'xml' if name == 'news' else 'html'}"))
+        poll = PollSettings(interval="15m", timeout="5s", parse_workers=workers)
+        parser = Parser(workers)
+        try:
+            polled = await refresh_feeds(sqlite_sessions, client, poll, NOW, parser=parser)
+            assert bool(parser.worker_pids()) == (workers > 0)
+        finally:
+            parser.shutdown()
+        results[workers] = {r.feed_name.rsplit("-", 1)[0]: (r.outcome, r.entries, r.new_articles + r.linked, r.error) for r in polled}
     assert results[1] == results[0]
     assert results[0]["news"] == (FetchKind.NEW_CONTENT, 5, 5, None)
     assert results[0]["page"][0] == "parse_error" and "an HTML page" in (results[0]["page"][3] or "")
@@ -283,14 +284,15 @@ async def test_parse_workers_give_the_same_results_as_a_thread(sqlite_sessions, 
 
 async def test_a_dead_parse_worker_costs_a_fresh_pool_not_a_feed() -> None:
     document = rss_document([story(1)])
+    parser = Parser(1)
     try:
-        parsed = await parse_pool.parse_elsewhere(document, url="http://x/feed", headers={}, workers=1)
-        for pid in parse_pool.worker_pids():
+        parsed = await parser.parse(document, url="http://x/feed", headers={})
+        for pid in parser.worker_pids():
             os.kill(pid, signal.SIGKILL)
         # Whether or not the pool has noticed yet, the document is parsed (in a thread if need be).
-        again = await parse_pool.parse_elsewhere(document, url="http://x/feed", headers={}, workers=1)
+        again = await parser.parse(document, url="http://x/feed", headers={})
         assert again == parsed and len(parsed.entries) == 1
-        fresh = await parse_pool.parse_elsewhere(document, url="http://x/feed", headers={}, workers=1)
-        assert fresh == parsed and parse_pool.worker_pids()
+        fresh = await parser.parse(document, url="http://x/feed", headers={})
+        assert fresh == parsed and parser.worker_pids()
     finally:
-        parse_pool.shutdown()
+        parser.shutdown()

@@ -23,7 +23,7 @@ from monitor.ingest.fetch import FetchKind, FetchLimits, FetchOutcome, fetch_fee
 from monitor.ingest.health import apply_crash, apply_outcome
 from monitor.ingest.pages import with_page_text
 from monitor.ingest.parse import FeedParseError, ParsedFeed
-from monitor.ingest.parse_pool import parse_elsewhere
+from monitor.ingest.parse_pool import Parser
 from monitor.ingest.schedule import PARSE_ERROR, Outcome
 from monitor.store.articles import Stored, store_entries, store_many
 from monitor.store.db import SessionFactory
@@ -76,6 +76,7 @@ async def refresh_feeds(
     all_feeds: bool = False,
     alert_channels: Sequence[str] = (),
     lease_s: float = CLAIM_LEASE_S,
+    parser: Parser | None = None,
 ) -> list[RefreshResult]:
     """Refresh the due feeds (or all active ones, or the one named) under concurrency limits.
 
@@ -84,8 +85,17 @@ async def refresh_feeds(
     are written in groups (one transaction for many feeds) by one writer, so a large cycle is not
     bound by per-feed commits; a group that fails is written again feed by feed, so one feed's
     database error never touches the others. `alert_channels` receive the operator alerts about
-    failing and recovered feeds.
+    failing and recovered feeds. `parser` is the service's (its workers live across cycles); without
+    one, a cycle parses with workers of its own.
     """
+    if parser is None:
+        own = Parser(poll.parse_workers)
+        try:
+            return await refresh_feeds(
+                session_factory, client, poll, now, only_feed, all_feeds, alert_channels, lease_s, own
+            )
+        finally:
+            own.shutdown()
     cycle_start = now or datetime.now(UTC)
     writer = _GroupWriter(session_factory, poll, now, alert_channels)
     overall = asyncio.Semaphore(poll.concurrency)
@@ -95,7 +105,7 @@ async def refresh_feeds(
         try:
             # Host slot first: waiting on a busy host must not hold a global slot idle.
             async with per_host[_host(target.url)], overall:
-                fetched = await _fetch_and_parse(session_factory, client, target, poll)
+                fetched = await _fetch_and_parse(session_factory, client, target, poll, parser)
         except Exception as exc:  # noqa: BLE001 - the tick boundary: one feed never breaks the others
             return await asyncio.to_thread(_crash_result, session_factory, target, exc, poll, now, alert_channels)
         # Written outside the slots: waiting for the writer must not hold up other fetches.
@@ -127,23 +137,23 @@ async def refresh_feeds(
 
 
 async def _fetch_and_parse(
-    session_factory: SessionFactory, client: httpx.AsyncClient, target: FeedTarget, poll: PollSettings
+    session_factory: SessionFactory, client: httpx.AsyncClient, target: FeedTarget, poll: PollSettings, parser: Parser
 ) -> _Fetched:
     started = time.perf_counter()
     limits = FetchLimits.from_settings(poll)
     outcome = await fetch_feed(client, target.url, etag=target.etag, last_modified=target.last_modified, limits=limits)
-    parsed, parse_error = await _parse(outcome, poll.parse_workers)
+    parsed, parse_error = await _parse(outcome, parser)
     if parsed is not None and target.full_text:
         parsed = await with_page_text(session_factory, client, target.id, parsed, limits, poll)
     return _Fetched(target, outcome, parsed, parse_error, started)
 
 
-async def _parse(outcome: FetchOutcome, workers: int) -> tuple[ParsedFeed | None, str | None]:
+async def _parse(outcome: FetchOutcome, parser: Parser) -> tuple[ParsedFeed | None, str | None]:
     if outcome.kind is not FetchKind.NEW_CONTENT:
         return None, None
     try:
         # feedparser is CPU-bound; a thread or a worker process keeps the other fetches moving.
-        parsed = await parse_elsewhere(outcome.content, url=outcome.url, headers=outcome.headers, workers=workers)
+        parsed = await parser.parse(outcome.content, url=outcome.url, headers=outcome.headers)
     except FeedParseError as exc:
         return None, str(exc)
     return parsed, None
