@@ -23,7 +23,6 @@ from monitor.ingest.fetch import FetchKind, FetchLimits, make_http_client
 from monitor.ingest.parse import Entry
 from monitor.ingest.parse_pool import Parser
 from monitor.ingest.refresh import refresh_feeds
-from monitor.ingest.schedule import adapt_interval_s, next_poll_delay_s
 from monitor.outbox import AlertContent
 from monitor.store.articles import store_entries, store_many
 from monitor.store.models import Alert, Article, ArticleFeed
@@ -56,19 +55,6 @@ def test_adaptive_is_the_default_unless_an_interval_is_written() -> None:
     assert not Settings.model_validate({"poll": {"adaptive": False}}).poll.is_adaptive
     with pytest.raises(ValueError, match="min_interval"):
         PollSettings(min_interval="2h", max_interval="1h")
-
-
-def test_adapt_interval_stays_within_bounds() -> None:
-    assert adapt_interval_s(None, 5, ADAPTIVE, first=True) == 900  # a first poll only starts it
-    assert adapt_interval_s(900, 1, ADAPTIVE, first=False) == 450
-    assert adapt_interval_s(400, 3, ADAPTIVE, first=False) == 300  # never below min_interval
-    assert adapt_interval_s(900, 0, ADAPTIVE, first=False) == 1350
-    assert adapt_interval_s(7000, 0, ADAPTIVE, first=False) == 7200  # never above max_interval
-    # A feed's explicit interval and a written poll.interval are used as given, down to 1 s.
-    assert next_poll_delay_s(FetchKind.NEW_CONTENT, interval_s=1, errors=0, poll=ADAPTIVE) == 1
-    assert next_poll_delay_s(FetchKind.NOT_MODIFIED, interval_s=None, errors=0, poll=PollSettings(interval=1)) == 1
-    quiet = next_poll_delay_s(FetchKind.NOT_MODIFIED, interval_s=None, errors=0, poll=ADAPTIVE, adaptive_interval_s=7200)
-    assert quiet == 7200
 
 
 async def test_busy_feeds_speed_up_quiet_ones_slow_down_and_a_restart_resumes(sessions, server, client) -> None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +20,6 @@ from support.rows import load_feed, refresh_feed
 from monitor.config import FeedConfig, PollSettings
 from monitor.ingest.fetch import FetchKind, FetchLimits, make_http_client
 from monitor.ingest.refresh import refresh_feeds
-from monitor.ingest.schedule import MAX_RETRY_AFTER_S, next_poll_delay_s
 from monitor.store.feeds import CLAIM_LEASE_S, claim_due_feeds, sync_feeds
 from monitor.store.models import Article, Feed
 
@@ -383,30 +380,6 @@ async def test_full_text_feeds_store_the_page_text_once(session_factory, server,
         assert texts == ["Teaser.", "Teaser."]
     # Pages are fetched for unseen entries only.
     assert len(server.requests_for("/a1.html")) == 1
-
-
-@pytest.mark.parametrize(
-    ("kind", "kwargs", "low", "high"),
-    [
-        (FetchKind.NEW_CONTENT, {"interval_s": 0.2}, 1, 1),
-        (FetchKind.NOT_MODIFIED, {"interval_s": None}, 900, 900),
-        (FetchKind.NEW_CONTENT, {"interval_s": None, "max_age_s": 3600}, 900, 900),
-        (FetchKind.NEW_CONTENT, {"interval_s": 120, "max_age_s": 3600}, 120, 120),
-        (FetchKind.GONE, {"interval_s": 60}, 21600, 21600),
-        (FetchKind.ERROR, {"errors": 1}, 54, 66),
-        (FetchKind.ERROR, {"errors": 10**6}, 0.9 * 21600, 21600),
-        ("parse_error", {"errors": 2}, 108, 132),
-        (FetchKind.RETRY_LATER, {"errors": 1, "retry_after_s": 10}, 54, 66),
-        (FetchKind.RETRY_LATER, {"errors": 1, "retry_after_s": 50000}, 50000, 50000),
-        (FetchKind.RETRY_LATER, {"errors": 1, "retry_after_s": 10**9}, MAX_RETRY_AFTER_S, MAX_RETRY_AFTER_S),
-    ],
-)
-def test_next_poll_delay(kind, kwargs: dict[str, Any], low: float, high: float) -> None:
-    """With the fixed schedule of POLL (interval written down)."""
-    arguments = {"interval_s": None, "errors": 0, **kwargs}
-    for seed in range(20):
-        delay = next_poll_delay_s(kind, poll=POLL, rng=random.Random(seed), **arguments)
-        assert low <= delay <= high
 
 
 # --------------------------------------------------------------------------- refresh_feeds
