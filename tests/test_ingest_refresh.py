@@ -154,7 +154,7 @@ def test_claim_due_feeds_takes_due_active_feeds_oldest_first(sessions) -> None:
     assert load_feed(sessions, oldest).next_poll_at == NOW + timedelta(seconds=CLAIM_LEASE_S)
 
 
-# --------------------------------------------------------------------------- refresh_feed
+# --------------------------------------------------------------------------- one feed, through refresh_feeds
 
 
 async def test_refresh_stores_new_articles_and_schedules_the_next_poll(sessions, server, client) -> None:

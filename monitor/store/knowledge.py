@@ -75,7 +75,8 @@ def add_learned_facts(session: Session, facts: Sequence[Fact], source_ref: str, 
 
     wanted = {key(fact) for fact in facts}
     columns = (KnownFact.kind, KnownFact.value, KnownFact.about)
-    known = set(session.execute(select(*columns).where(tuple_(*columns).in_(wanted))).tuples()) if wanted else set()
+    rows = session.execute(select(*columns).where(tuple_(*columns).in_(wanted))) if wanted else []
+    known = {(kind, value, about) for kind, value, about in rows}
     for fact in facts:
         if key(fact) in known:
             continue
