@@ -162,18 +162,10 @@ def digest_html(items: list[Payload]) -> str:
     return _html_page(f"<h1>{html_text(digest_subject(items))}</h1>{body}")
 
 
-def email_digest(
-    items: list[Payload],
-    *,
-    sender: str,
-    to: list[str],
-    digest_key: str,
-    domain_hint: str | None = None,
-    now: datetime | None = None,
-) -> EmailMessage:
+def email_digest(items: list[Payload], *, sender: str, to: list[str], digest_key: str) -> EmailMessage:
     """One message listing every item; its Message-ID is stable for the same set of alerts."""
-    domain = _mail_domain(sender, domain_hint)
-    message = _message(digest_subject(items), sender, to, f"<digest-{digest_key}@{domain}>", domain, now)
+    domain = _mail_domain(sender, None)
+    message = _message(digest_subject(items), sender, to, f"<digest-{digest_key}@{domain}>", domain, None)
     message["X-Monitor-Digest"] = digest_key
     message.set_content(digest_text(items))
     message.add_alternative(digest_html(items), subtype="html")
