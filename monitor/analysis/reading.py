@@ -279,6 +279,8 @@ class _ArticleReading:
                 speaker = None if denied else self._accuser_state(sentence, token)
                 if speaker and speaker != country and speaker in deniers:
                     continue  # a denier turning the charge back on its accuser
+                if speaker is None and not denied and deniers - {country} and self._unnamed_voice(token):
+                    continue  # "the embassy ... accused American authorities": the denier's voice again
                 found.append(Accusation(country, sentence.text, sentence.index, how))
             if self._under_denial(token) and sentence.index in self.state_denier:
                 # "Beijing rejected claims that it meddled": the pronoun is the denying state
@@ -286,6 +288,20 @@ class _ArticleReading:
                     found.append(Accusation(self.state_denier[sentence.index], sentence.text, sentence.index, f"it {token.text}"))
         unique = {a.country: a for a in reversed(found)}
         return [a for a in found if unique[a.country] is a]
+
+    def _unnamed_voice(self, token: Any) -> bool:
+        """Whether who makes the charge is a pronoun or a bare state voice ("the embassy said")."""
+        own = [c for c in token.children if c.dep_ == "nsubj"] if _in(token, self.v.accuse_verbs) else []
+        speaker = own[0] if own else self._speaker_token(token)
+        if speaker is not None and speaker.pos_ == "PRON" and speaker.lower_ in ("it", "he", "she", "they", "we"):
+            speaker = self._speaker_token(speaker.head) or speaker
+        if speaker is None:
+            return False
+        if speaker.pos_ == "PRON":
+            return speaker.lower_ in ("it", "he", "she", "they", "we")
+        phrase = [t for t in speaker.subtree if t.dep_ != "relcl" and not _inside(t, speaker, ("relcl", "acl"))]
+        # "the embassy", "the Ministry of External Affairs": a state's voice that names no state
+        return _in(speaker, self.v.state_voice_nouns) and not any(t.ent_type_ in ("GPE", "NORP", "PERSON") for t in phrase)
 
     def _under_denial(self, token: Any) -> bool:
         """Whether TOKEN is in what a denial says is untrue ("denied that Moscow had interfered")."""
