@@ -22,10 +22,11 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from prometheus_client.exposition import choose_encoder
-from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine
 
 from monitor.metrics import Metrics
+from monitor.outbox import pending_by_channel
+from monitor.store.db import SessionFactory, ping
 from monitor.store.writable import storage_problem
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,7 @@ class DatabaseCheck:
 
     def _select_one(self) -> bool:
         try:
-            with self.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            ping(self.engine)
         except Exception as exc:  # noqa: BLE001 -- any failure means "not reachable"; the reason is kept
             self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             return False
@@ -149,12 +149,12 @@ def service_checks(
     return checks
 
 
-def outbox_refresher(metrics: Metrics, sessions: sessionmaker[Session]) -> OnScrape:
+def outbox_refresher(metrics: Metrics, sessions: SessionFactory) -> OnScrape:
     """Refresh the outbox gauges (one query, in a thread) before a scrape."""
 
     def refresh() -> None:
         with sessions() as session:
-            metrics.refresh_outbox(session)
+            metrics.refresh_outbox(pending_by_channel(session))
 
     async def on_scrape() -> None:
         await asyncio.to_thread(refresh)

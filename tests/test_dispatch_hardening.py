@@ -19,8 +19,9 @@ from support import rows as support_rows
 from support.receivers import DripReceiver, Reply, SlackReceiver, SmtpReceiver
 
 from monitor.alerts.channels import Channel, EmailChannel, SlackWebhookChannel, WebhookChannel
-from monitor.alerts.dispatch import DIGEST_MAX_ITEMS, Clock, DispatchReport, _claim, dispatch_alerts
+from monitor.alerts.dispatch import DispatchReport, dispatch_alerts
 from monitor.config import AlertSettings, EmailChannelSettings, SlackChannelSettings, WebhookChannelSettings
+from monitor.outbox import DIGEST_MAX_ITEMS, claim_alert
 from monitor.store.clock import database_now
 
 T0 = datetime(2024, 10, 2, 12, 0, tzinfo=UTC)
@@ -97,8 +98,8 @@ async def test_an_outcome_is_not_recorded_over_another_dispatchers_claim(
             await asyncio.sleep(0.02)
         # Another dispatcher, for which this one's lease is over (a stall, a clock far ahead),
         # claims the row while the first is still waiting for Slack's answer.
-        later = Clock(datetime.now(UTC) + timedelta(minutes=10))
-        taken = await asyncio.to_thread(_claim, sessions, alert_id, later, timedelta(seconds=5))
+        later = datetime.now(UTC) + timedelta(minutes=10)
+        taken = await asyncio.to_thread(claim_alert, sessions, alert_id, later, 5, False)
         assert taken is not None and taken.lease_until is not None
         await first
     row = alerts(sessions)[alert_id]
@@ -116,7 +117,7 @@ async def test_leases_come_from_the_database_clock(sessions: sessionmaker[Sessio
             assert abs((server - now).total_seconds()) < 1.0
     assert now.tzinfo is not None
     (alert_id,) = enqueue(sessions, ["slack"])
-    claimed = await asyncio.to_thread(_claim, sessions, alert_id, Clock(), timedelta(seconds=60))
+    claimed = await asyncio.to_thread(claim_alert, sessions, alert_id, None, 60, False)
     assert claimed is not None and claimed.lease_until is not None
     assert abs((alerts(sessions)[alert_id].next_attempt_at - claimed.lease_until).total_seconds()) < 1e-3
 

@@ -15,17 +15,11 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from monitor.alerts.content import AlertContent, AlsoReported, ClosestAllegation, FindingView
-from monitor.alerts.render import (
-    console_text,
-    email_digest,
-    email_message,
-    mrkdwn,
-    plain,
-    safe_url,
-    slack_also_reported,
-    slack_message,
-)
+from monitor.alerts.console import console_text
+from monitor.alerts.email import email_digest, email_message
+from monitor.alerts.escaping import mrkdwn, plain, safe_url
+from monitor.alerts.slack import slack_also_reported, slack_message
+from monitor.outbox import AlertContent, AlsoReported, ClosestAllegation, FindingView
 from monitor.redact import redact_url
 from monitor.terminal import cell, has_unsafe, strip_controls
 

@@ -16,12 +16,11 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import select
 from support.feedserver import FeedServer
-from support.rows import add_feed
+from support.rows import add_feed, refresh_feed
 
 from monitor.cli import main
 from monitor.config import ConfigError, PollSettings, Settings, load_settings
 from monitor.ingest.fetch import FetchLimits, make_http_client
-from monitor.ingest.refresh import refresh_feed
 from monitor.logs import HumanFormatter, JsonFormatter, configure_logging
 from monitor.redact import redact_text, redact_url
 from monitor.store.db import SessionFactory

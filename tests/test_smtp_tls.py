@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from support.receivers import SmtpReceiver, alert_content
 
-from monitor.alerts.channels import DeliveryStatus, EmailChannel
+from monitor.alerts.email import EmailChannel
 from monitor.config import EmailChannelSettings
+from monitor.outbox import DeliveryStatus
 
 PASSWORD = "smtp-password-never-in-clear"
 

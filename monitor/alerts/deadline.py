@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from monitor.alerts.channels import Delivery, retry
+from monitor.alerts.channel import retry
 from monitor.config import AlertSettings
+from monitor.outbox import Delivery
 
 
 def send_deadline_s(settings: AlertSettings, channel: str) -> float | None:

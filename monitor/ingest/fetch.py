@@ -24,6 +24,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from monitor.backoff import retry_after_s
+from monitor.ingest.body import BadEncoding, TooLarge, drain_small_body, read_capped
+
 if TYPE_CHECKING:
     from monitor.config import PollSettings
 
@@ -89,14 +92,6 @@ class FetchOutcome:
     @property
     def ok(self) -> bool:
         return self.kind in (FetchKind.NEW_CONTENT, FetchKind.NOT_MODIFIED)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _BadEncoding(Exception):
-    pass
 
 
 def make_http_client(limits: FetchLimits) -> httpx.AsyncClient:
@@ -271,14 +266,14 @@ async def _outcome(
     content = b""
     if kind is FetchKind.NEW_CONTENT:
         try:
-            content = await _read_capped(response, headers, limits.max_bytes)
-        except _TooLarge:
+            content = await read_capped(response, headers, limits.max_bytes)
+        except TooLarge:
             kind, error = FetchKind.ERROR, f"fetch: body exceeds the {limits.max_bytes} byte limit"
-        except _BadEncoding as exc:
+        except BadEncoding as exc:
             kind, error = FetchKind.ERROR, f"fetch: cannot decode body: {exc}"
     else:
-        await _drain_small_body(response, headers)
-    retry_after = _retry_after_s(headers.get("retry-after")) if status in (429, 503) else None
+        await drain_small_body(response, headers)
+    retry_after = retry_after_s(headers.get("retry-after")) if status in (429, 503) else None
     if kind is FetchKind.RETRY_LATER and retry_after is not None:
         error = f"{error} (retry after {retry_after:g}s)"
     not_modified = kind is FetchKind.NOT_MODIFIED
@@ -322,91 +317,6 @@ def _reason(status: int, reason: str) -> str:
         except ValueError:
             reason = "unknown status"
     return reason.lower()
-
-
-async def _read_capped(response: httpx.Response, headers: dict[str, str], max_bytes: int) -> bytes:
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise _TooLarge
-    decoder = _Decoder(headers.get("content-encoding", ""))
-    body = bytearray()
-    raw_total = 0
-    # Raw chunks, inflated here with a bound: a small gzip bomb never expands past the cap.
-    async for chunk in response.aiter_raw():
-        raw_total += len(chunk)
-        if raw_total > max_bytes:
-            raise _TooLarge
-        body += decoder.decode(chunk, max_bytes - len(body))
-    body += decoder.flush(max_bytes - len(body))
-    return bytes(body)
-
-
-# A body we do not use (a 304, an error page) is read and dropped when it is at most this long,
-# so that its connection can carry the next request; a longer one costs a new connection.
-DRAIN_MAX_BYTES = 64 * 1024
-DRAIN_TIMEOUT_S = 1.0
-
-
-async def _drain_small_body(response: httpx.Response, headers: dict[str, str]) -> None:
-    """Read an unused short body to its end: httpcore reuses a connection only after that.
-
-    Best effort: a body that is long, of unknown length, slow or broken is left unread (the
-    connection is closed), and never changes the outcome.
-    """
-    declared = headers.get("content-length", "")
-    if response.status_code != 304 and not (declared.isdigit() and int(declared) <= DRAIN_MAX_BYTES):
-        return
-    try:
-        async with asyncio.timeout(DRAIN_TIMEOUT_S):
-            async for _ in response.aiter_raw():
-                pass
-    except (TimeoutError, httpx.HTTPError, httpx.StreamError):
-        pass
-
-
-class _Decoder:
-    """Content-Encoding undone incrementally, never producing more than `room` bytes."""
-
-    def __init__(self, content_encoding: str) -> None:
-        encoding = content_encoding.strip().lower()
-        self._inflater: zlib._Decompress | None
-        self._raw_deflate_fallback = False
-        if encoding in ("", "identity"):
-            self._inflater = None
-        elif encoding in ("gzip", "x-gzip"):
-            self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self._inflater = zlib.decompressobj(zlib.MAX_WBITS)
-            # Some servers send raw deflate without the zlib header the RFC asks for.
-            self._raw_deflate_fallback = True
-        else:
-            raise _BadEncoding(f"unsupported content encoding {content_encoding!r}")
-
-    def decode(self, data: bytes, room: int) -> bytes:
-        if self._inflater is None:
-            if len(data) > room:
-                raise _TooLarge
-            return data
-        try:
-            out = self._inflater.decompress(data, room + 1)
-        except zlib.error as exc:
-            if not self._raw_deflate_fallback:
-                raise _BadEncoding(str(exc)) from None
-            self._raw_deflate_fallback = False
-            self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-            return self.decode(data, room)
-        self._raw_deflate_fallback = False
-        if len(out) > room:
-            raise _TooLarge
-        return out
-
-    def flush(self, room: int) -> bytes:
-        if self._inflater is None:
-            return b""
-        out = self._inflater.flush()
-        if len(out) > room:
-            raise _TooLarge
-        return out
 
 
 def _permanent_target(response: httpx.Response) -> str | None:
@@ -459,22 +369,6 @@ def _max_age_s(cache_control: str | None) -> float | None:
         return None
     match = _MAX_AGE.search(cache_control)
     return float(match.group(1)) if match else None
-
-
-def _retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds from now: either delay-seconds or an HTTP date; junk -> None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _failure(url: str, error: str, started: float) -> FetchOutcome:
