@@ -65,6 +65,8 @@ class Service:
     analysis: AnalysisStage
     http: httpx.AsyncClient
     channels: Mapping[str, Channel]
+    # The channels' own client: their URLs are the operator's (maybe internal), never a feed's.
+    channel_http: httpx.AsyncClient
     metrics: Metrics
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     # The job ticks in progress, so that shutdown can wait for them.
@@ -72,6 +74,7 @@ class Service:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.channel_http.aclose()
         self.engine.dispose()
 
 
@@ -91,11 +94,12 @@ def bootstrap(
         with sessions.begin() as session:
             sync_feeds(session, settings.feeds, utcnow())
     http = make_http_client(FetchLimits.from_settings(settings.poll))
-    channels = build_channels(settings.alerts, http, stream)
+    channel_http = make_http_client(FetchLimits.from_settings(settings.poll), private_addresses=True)
+    channels = build_channels(settings.alerts, channel_http, stream)
     metrics = Metrics(channels=list(channels))
     analysis.embedder.on_batch = metrics.embedding_batch
     metrics.watch_embedder_memo(lambda: analysis.embedder.memo_size)
-    return Service(settings, engine, sessions, analysis, http, channels, metrics)
+    return Service(settings, engine, sessions, analysis, http, channels, channel_http, metrics)
 
 
 async def poll_feeds(service: Service, *, all_feeds: bool = False, only_feed: str | None = None) -> list[RefreshResult]:

@@ -86,6 +86,8 @@ class _Target:
     etag: str | None
     last_modified: str | None
     full_text: bool
+    # Only the configured URL's origin may be private (fetch_feed): not where a move led.
+    config_url: str | None
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,7 @@ def _load_target(session_factory: sessionmaker[Session], feed_id: int) -> _Targe
         return _Target(*row)
 
 
-_TARGET_COLUMNS = select(Feed.id, Feed.name, Feed.url, Feed.etag, Feed.last_modified, Feed.full_text)
+_TARGET_COLUMNS = select(Feed.id, Feed.name, Feed.url, Feed.etag, Feed.last_modified, Feed.full_text, Feed.config_url)
 
 
 async def _fetch_and_parse(
@@ -230,20 +232,33 @@ async def _fetch_and_parse(
     started = time.perf_counter()
     limits = FetchLimits.from_settings(poll)
     outcome = await fetch_feed(
-        client, target.url, etag=target.etag, last_modified=target.last_modified, limits=limits
+        client,
+        target.url,
+        etag=target.etag,
+        last_modified=target.last_modified,
+        limits=limits,
+        allow_private=poll.allow_private_addresses,
+        configured_url=target.config_url,
     )
-    parsed, parse_error = await _parse(outcome, poll.parse_workers)
+    parsed, parse_error = await _parse(outcome, poll)
     if parsed is not None and target.full_text:
         parsed = await _with_page_text(session_factory, client, target.id, parsed, limits, poll)
     return _Fetched(target, outcome, parsed, parse_error, started)
 
 
-async def _parse(outcome: FetchOutcome, workers: int) -> tuple[ParsedFeed | None, str | None]:
+async def _parse(outcome: FetchOutcome, poll: PollSettings) -> tuple[ParsedFeed | None, str | None]:
     if outcome.kind is not FetchKind.NEW_CONTENT:
         return None, None
     try:
         # feedparser is CPU-bound; a thread or a worker process keeps the other fetches moving.
-        parsed = await parse_elsewhere(outcome.content, url=outcome.url, headers=outcome.headers, workers=workers)
+        parsed = await parse_elsewhere(
+            outcome.content,
+            url=outcome.url,
+            headers=outcome.headers,
+            workers=poll.parse_workers,
+            timeout_s=poll.parse_timeout,
+            max_entries=poll.max_entries,
+        )
     except FeedParseError as exc:
         return None, str(exc)
     return parsed, None
@@ -630,6 +645,8 @@ def _apply_outcome(
             )
     else:
         alert = _failed(session, feed, error or f"fetch: {kind}", poll, now, alert_channels)
+        if kind is not FetchKind.RETRY_LATER:
+            forget_validators(feed)
     delay = next_poll_delay_s(
         kind,
         interval_s=feed.interval_s,
@@ -659,6 +676,14 @@ def _failed(
     session.add_all(operator_alerts(feed, title[:500], now, alert_channels))
     logger.warning("feed failing: operator alerted", extra={"feed_id": feed.id, "error": error})
     return "failing"
+
+
+def forget_validators(feed: Feed) -> None:
+    # A failed poll forgets the ETag and Last-Modified: if they were the cause, the next poll
+    # asks without them; if not, it costs one full GET. (A 429 or 503 keeps them: the server
+    # only asked us to wait.)
+    feed.etag = None
+    feed.last_modified = None
 
 
 def _recovered(session: Session, feed: Feed, now: datetime, alert_channels: Sequence[str]) -> str | None:
@@ -978,6 +1003,7 @@ def _record_crash(
             if feed is None:
                 return None
             _failed(session, feed, error, poll, now, alert_channels)
+            forget_validators(feed)
             feed.last_status = str(FetchKind.ERROR)
             feed.last_polled_at = now
             feed.next_poll_at = now + timedelta(seconds=backoff_s(feed.consecutive_errors, poll))
