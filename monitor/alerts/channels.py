@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any, Protocol, TextIO
 
@@ -41,6 +40,7 @@ from monitor.config import (
     SlackChannelSettings,
     WebhookChannelSettings,
 )
+from monitor.retry_after import retry_after_s as retry_after_seconds
 
 ERROR_BODY_MAX = 200
 
@@ -80,24 +80,6 @@ class Channel(Protocol):
 
 
 # --- Slack ----------------------------------------------------------------------------------
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds: either a number of seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def slack_outcome(response: httpx.Response, stage: str = "slack") -> Delivery:

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
-from urllib.parse import urlsplit
 
 from slack_sdk.models.blocks import (
     Block,
@@ -31,6 +30,7 @@ from monitor.alerts.content import (
     ClosestAllegation,
     FindingView,
 )
+from monitor.alerts.links import display_url
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
 SLACK_HEADER_MAX = 150
@@ -52,7 +52,6 @@ _CONTROL = re.compile(
 _MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _WORD_JOINER = "\u2060"
 _MRKDWN_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_URL_FORBIDDEN = re.compile(r"[\s<>|\"'`\x00-\x1f\x7f]")
 
 
 # --- untrusted text -------------------------------------------------------------------------
@@ -94,17 +93,8 @@ def plain(text: str, limit: int) -> str:
 
 
 def safe_url(url: str | None) -> str | None:
-    """The URL if it is http(s) with a host, with the characters that break links removed."""
-    if not url:
-        return None
-    candidate = _URL_FORBIDDEN.sub("", url.strip())
-    try:
-        parts = urlsplit(candidate)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
-        return None
-    return candidate
+    """The URL if it is http(s) with a host, as links.display_url shows it (ASCII, undisguised)."""
+    return display_url(url)
 
 
 def _when(moment: datetime | None) -> str:
