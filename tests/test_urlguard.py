@@ -77,7 +77,13 @@ def test_urls_the_parsers_read_differently_are_refused(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["https://example.com/a?b=1", "http://127.0.0.1:8080/x", "http://[::1]:80/", "https://straße.de/wahl", "HTTP://Example.COM"],
+    [
+        "https://example.com/a?b=1",
+        "http://127.0.0.1:8080/x",
+        "http://[::1]:80/",
+        "https://straße.de/wahl",
+        "HTTP://Example.COM",
+    ],
 )
 def test_plain_urls_pass(url: str) -> None:
     assert strict_http_url(url) is not None and canonical_url(url) is not None
@@ -122,7 +128,9 @@ async def test_the_guard_resolves_the_name_httpx_connects_to(internal, client, m
     resolver = ScriptedResolver(monkeypatch)
     resolver.answer("ss.attacker.test", "93.184.216.34")
     resolver.answer("xn--zca.attacker.test", "127.0.0.1")
-    page = await fetch_page(client, f"http://ß.attacker.test:{port_of(internal)}/admin", limits=LIMITS, allow_private=False)
+    page = await fetch_page(
+        client, f"http://ß.attacker.test:{port_of(internal)}/admin", limits=LIMITS, allow_private=False
+    )
     assert page.kind is FetchKind.ERROR and page.error == "fetch: refused xn--zca.attacker.test: not a public address"
     assert internal.requests == []
 
@@ -193,7 +201,9 @@ async def test_a_feed_redirect_to_another_private_origin_is_refused_alike(server
     assert internal.requests == []
 
 
-async def test_a_permanent_redirect_to_a_private_origin_does_not_move_the_feed(sqlite_sessions, server, internal, client) -> None:
+async def test_a_permanent_redirect_to_a_private_origin_does_not_move_the_feed(
+    sqlite_sessions, server, internal, client
+) -> None:
     server.set_redirect("/feed.xml", internal.url("/feed.xml"), status=301)
     with sqlite_sessions.begin() as session:
         feed = Feed(name="moved", url=server.url("/feed.xml"), config_url=server.url("/feed.xml"), next_poll_at=NOW)
