@@ -313,8 +313,8 @@ async def _outcome(
         moved_to=usable_feed_url(moved_to),
         # A 304 may omit the validators; the ones we sent are still the current ones. A validator
         # that could not be sent back (not ASCII, longer than its column) is dropped here.
-        etag=usable_etag(headers.get("etag")) or (sent_etag if not_modified else None),
-        last_modified=usable_last_modified(headers.get("last-modified")) or (sent_last_modified if not_modified else None),
+        etag=usable_etag(headers.get("etag") or (sent_etag if not_modified else None)),
+        last_modified=usable_last_modified(headers.get("last-modified") or (sent_last_modified if not_modified else None)),
         retry_after_s=retry_after,
         max_age_s=_freshness_s(headers),
         error=error,
@@ -348,8 +348,8 @@ def _reason(status: int, reason: str) -> str:
 
 
 async def _read_capped(response: httpx.Response, headers: dict[str, str], max_bytes: int) -> bytes:
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    declared = _declared_length(headers)
+    if declared is not None and declared > max_bytes:
         raise _TooLarge
     decoder = _Decoder(headers.get("content-encoding", ""))
     body = bytearray()
@@ -376,8 +376,8 @@ async def _drain_small_body(response: httpx.Response, headers: dict[str, str]) -
     Best effort: a body that is long, of unknown length, slow or broken is left unread (the
     connection is closed), and never changes the outcome.
     """
-    declared = headers.get("content-length", "")
-    if response.status_code != 304 and not (declared.isdigit() and int(declared) <= DRAIN_MAX_BYTES):
+    declared = _declared_length(headers)
+    if response.status_code != 304 and not (declared is not None and declared <= DRAIN_MAX_BYTES):
         return
     try:
         async with asyncio.timeout(DRAIN_TIMEOUT_S):
@@ -385,6 +385,15 @@ async def _drain_small_body(response: httpx.Response, headers: dict[str, str]) -
                 pass
     except (TimeoutError, httpx.HTTPError, httpx.StreamError):
         pass
+
+
+def _declared_length(headers: dict[str, str]) -> int | None:
+    # ASCII digits only: "²".isdigit() is true and int("²") raises.
+    declared = headers.get("content-length", "").strip()
+    return int(declared) if _ASCII_DIGITS.fullmatch(declared) else None
+
+
+_ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class _Decoder:

@@ -293,6 +293,8 @@ def canonical_url(url: str, base: str | None = None) -> str | None:
         return None
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
+    if not host:
+        return None  # "http://./": nothing left once the root dot goes
     if ":" in host:
         host = f"[{host}]"
     if port is not None and port != _DEFAULT_PORTS[scheme]:
