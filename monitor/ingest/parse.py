@@ -302,7 +302,8 @@ def canonical_url(url: str, base: str | None = None) -> str | None:
     userinfo = parts.netloc.rpartition("@")[0]
     netloc = f"{userinfo}@{host}" if userinfo else host
     query = _strip_tracking(parts.query)
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+    # A space is sent as %20 by every client: spelt so here too, so that the URL ends where it ends.
+    return urlunsplit((scheme, netloc, parts.path or "/", query, "")).replace(" ", "%20")
 
 
 def _strip_tracking(query: str) -> str:

@@ -35,9 +35,10 @@ PRIVATE_OK = "monitor.private_ok"
 
 _SCHEMES = {"http": 80, "https": 443}
 _PORT = re.compile(r"[0-9]{1,5}")
-# C0/C1 controls, DEL, lone surrogates and whitespace (Unicode's too, line separators included):
-# no parser agrees on what they mean inside a URL, and stripping changes where one ends.
-_UNREADABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\s]")
+# C0/C1 controls, DEL, lone surrogates and whitespace other than the ASCII space (which every
+# client sends as %20): no parser agrees on what they mean inside a URL, and stripping the text
+# around a URL would change where it ends.
+_UNREADABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|(?! )\s")
 
 # IPv6 forms that carry an IPv4 address inside them, each of which a host may route to that
 # IPv4 address (NAT64 gateways, 6to4 relays, old IPv4-compatible stacks, SIIT translators).
