@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 from support.feedserver import FeedItem, FeedServer, rss_document
 from support.receivers import SlackReceiver
 
-from monitor.alerts.content import payload_kind
+from monitor.outbox import payload_kind
 from monitor.store.models import Alert, Article
 
 STREAM = REPO / "tests" / "data" / "dev_stream.jsonl"

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from support.feedserver import FeedItem, atom_document, rss_document  # noqa: E402
 
-from monitor.alerts.links import display_url  # noqa: E402
+from monitor.alerts.escaping import safe_url  # noqa: E402
 from monitor.ingest import fetch  # noqa: E402
 from monitor.ingest.parse import MAX_KEY_CHARS, MAX_URL_CHARS, FeedParseError, canonical_url, parse_feed  # noqa: E402
 from monitor.ingest.urlguard import strict_http_url  # noqa: E402
@@ -158,7 +158,7 @@ def url_guard(text: str) -> None:
     url = canonical_url(text)
     if url is not None:
         assert strict_http_url(url) is not None and canonical_url(url) == url
-    shown = display_url(text)
+    shown = safe_url(text)
     if shown is not None:
         assert shown.isascii() and not _disguising(shown)
 

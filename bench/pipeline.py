@@ -290,7 +290,7 @@ def cpu_cost(embedder: Embedder, corpus: SeedCorpus, settings: AnalysisSettings,
 def batched_cost(detector: Detector, documents: Any, items: list[FeedItem]) -> float:
     """CPU seconds per article when ITEMS are processed the service's way: claimed 64 at a time,
     each claim pre-screened in one model call and the articles that pass embedded 8 at a time."""
-    from monitor.process import AHEAD_ARTICLES
+    from monitor.process.embed_ahead import AHEAD_ARTICLES
 
     detector.embedder._cache.clear()
     kb = KnowledgeBase(seed_knowledge(detector, documents))

@@ -21,6 +21,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 HOSTS = [f"127.0.1.{n}" for n in range(1, 65)]
 
@@ -111,10 +112,8 @@ def _proc_usage(pid: int) -> tuple[float, float]:
     return cpu, peak
 
 
-def _workers_usage() -> tuple[float, float]:
-    from monitor.ingest.parse_pool import worker_pids
-
-    usage = [_proc_usage(pid) for pid in worker_pids()]
+def _workers_usage(parser: Any) -> tuple[float, float]:
+    usage = [_proc_usage(pid) for pid in parser.worker_pids()]
     return sum(cpu for cpu, _ in usage), sum(peak for _, peak in usage)
 
 
@@ -123,7 +122,8 @@ async def cycle(database_url: str, count: int, port: int, concurrency: int, pars
 
     from monitor.config import PollSettings
     from monitor.ingest.fetch import FetchLimits, make_http_client
-    from monitor.ingest.refresh import poll_due_feeds
+    from monitor.ingest.parse_pool import Parser
+    from monitor.ingest.refresh import refresh_feeds
     from monitor.store.db import make_engine, make_session_factory, upgrade
     from monitor.store.models import Article, Feed
 
@@ -145,14 +145,18 @@ async def cycle(database_url: str, count: int, port: int, concurrency: int, pars
     poll = PollSettings(
         timeout="10s", concurrency=concurrency, per_host_concurrency=4, parse_workers=parse_workers
     )
+    parser = Parser(parse_workers)
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-    workers_cpu_before, _ = _workers_usage()
+    workers_cpu_before, _ = _workers_usage(parser)
     started = time.perf_counter()
-    async with make_http_client(FetchLimits.from_settings(poll)) as client:
-        results = await poll_due_feeds(sessions, client, poll)
-    wall = time.perf_counter() - started
-    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-    workers_cpu_after, workers_peak_mb = _workers_usage()
+    try:
+        async with make_http_client(FetchLimits.from_settings(poll)) as client:
+            results = await refresh_feeds(sessions, client, poll, parser=parser)
+        wall = time.perf_counter() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+        workers_cpu_after, workers_peak_mb = _workers_usage(parser)
+    finally:
+        parser.shutdown()
     with sessions() as session:
         stored = session.scalar(select(func.count()).select_from(Article))
     engine.dispose()
@@ -204,9 +208,6 @@ def main() -> None:
                 engine.dispose()
                 print("postgresql", asyncio.run(cycle(args.postgres, count, port, args.concurrency, args.parse_workers)), flush=True)
     finally:
-        from monitor.ingest.parse_pool import shutdown
-
-        shutdown()
         server.terminate()
         server.join(5)
 

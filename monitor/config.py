@@ -88,6 +88,10 @@ class FeedConfig(StrictModel):
         return url
 
 
+# A feed's own interval, or poll.interval written down, is honoured as given, down to this.
+MIN_POLL_INTERVAL_S = 1.0
+
+
 class PollSettings(StrictModel):
     # The schedule. A feed's own `interval` is always honoured as given (down to 1 s). Otherwise:
     #   adaptive (default when `interval` is absent from the config file): each feed's interval

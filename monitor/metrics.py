@@ -13,10 +13,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from monitor.store.models import Alert
+from monitor.store.models import AlertStatus
 
 # Fetches are bounded by poll.timeout (20 s by default); the tail is what matters.
 FETCH_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
@@ -26,10 +24,6 @@ ANALYSIS_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30
 ALERT_LATENCY_BUCKETS_S = (
     1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0, 86400.0,
 )
-
-PENDING = "pending"
-DELIVERED = "delivered"
-
 
 def _seconds_between(start: datetime | None, end: datetime) -> float | None:
     """END - START in seconds, never negative (a publication date ahead of our clock is skew)."""
@@ -185,7 +179,7 @@ class Metrics:
         On delivery the article's publication and first-fetch times give the time-to-alert.
         """
         self.alerts.labels(channel=channel, status=status).inc()
-        if status != DELIVERED:
+        if status != AlertStatus.DELIVERED:
             return
         now = now or datetime.now(UTC)
         since_published = _seconds_between(published_at, now)
@@ -195,16 +189,11 @@ class Metrics:
         if since_fetched is not None:
             self.fetched_to_alert.labels(channel=channel).observe(since_fetched)
 
-    def refresh_outbox(self, session: Session, now: datetime | None = None) -> None:
-        """Outbox depth and oldest pending age per channel, from one query on the alerts table."""
+    def refresh_outbox(self, pending: Iterable[tuple[str, int, datetime]], now: datetime | None = None) -> None:
+        """Outbox depth and oldest pending age per channel, from (channel, depth, oldest) rows."""
         now = now or datetime.now(UTC)
-        rows = session.execute(
-            select(Alert.channel, func.count(), func.min(Alert.created_at))
-            .where(Alert.status == PENDING)
-            .group_by(Alert.channel)
-        ).all()
         seen: set[str] = set()
-        for channel, depth, oldest in rows:
+        for channel, depth, oldest in pending:
             seen.add(channel)
             self._set_outbox(channel, depth, _seconds_between(oldest, now) or 0.0)
         for channel in self._outbox_channels - seen:

@@ -13,21 +13,25 @@ from typing import TextIO
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from monitor.alerts.channels import Channel, build_channels
-from monitor.alerts.dispatch import DispatchReport, dispatch_alerts
-from monitor.alerts.followups import also_reported_channels
+from monitor import outbox
+from monitor.alerts.channel import Channel
+from monitor.alerts.channels import build_channels, follow_up_channels
+from monitor.alerts.dispatch import Dispatcher, DispatchReport
 from monitor.analysis.detector import Detector, seed_knowledge
 from monitor.analysis.embedder import Embedder
 from monitor.analysis.seeds import SeedCorpus, SeedDocument, load_seed_documents
 from monitor.config import Settings
 from monitor.ingest.fetch import FetchLimits, make_http_client
-from monitor.ingest.refresh import RefreshResult, poll_due_feeds, sync_feeds
+from monitor.ingest.parse_pool import Parser
+from monitor.ingest.refresh import RefreshResult, refresh_feeds
 from monitor.metrics import Metrics
-from monitor.process import ProcessReport, ensure_seed_knowledge, process_articles
+from monitor.process import ProcessReport, process_articles
 from monitor.store.db import SessionFactory, make_engine, make_session_factory, startup_lock, upgrade
-from monitor.store.models import Alert, Article, utcnow
+from monitor.store.feeds import sync_feeds
+from monitor.store.knowledge import ensure_seed_knowledge
+from monitor.store.models import AlertStatus, utcnow
 from monitor.web import outbox_refresher, serve_http, service_checks
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,8 @@ class AnalysisStage:
 
 def build_analysis(settings: Settings) -> AnalysisStage:
     options = settings.analysis
+    # The seeds first: a missing corpus is a configuration error, found before the slow model load.
+    documents = load_seed_documents(settings.seeds_dir)
     embedder = Embedder(
         options.model,
         batch_size=options.batch_size,
@@ -52,7 +58,6 @@ def build_analysis(settings: Settings) -> AnalysisStage:
         backend=options.backend,
         cache_dir=settings.cache_dir,
     )
-    documents = load_seed_documents(settings.seeds_dir)
     corpus = SeedCorpus.build(documents, embedder, settings.cache_dir)
     return AnalysisStage(embedder, documents, corpus, Detector(embedder, corpus, settings.analysis))
 
@@ -68,11 +73,14 @@ class Service:
     # The channels' own client: their URLs are the operator's (maybe internal), never a feed's.
     channel_http: httpx.AsyncClient
     metrics: Metrics
+    dispatcher: Dispatcher
+    parser: Parser
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     # The job ticks in progress, so that shutdown can wait for them.
     running: set[asyncio.Task[object]] = field(default_factory=set)
 
     async def aclose(self) -> None:
+        self.parser.shutdown()
         await self.http.aclose()
         await self.channel_http.aclose()
         self.engine.dispose()
@@ -99,11 +107,22 @@ def bootstrap(
     metrics = Metrics(channels=list(channels))
     analysis.embedder.on_batch = metrics.embedding_batch
     metrics.watch_embedder_memo(lambda: analysis.embedder.memo_size)
-    return Service(settings, engine, sessions, analysis, http, channels, channel_http, metrics)
+    dispatcher = Dispatcher(sessions, channels, settings.alerts, observe=partial(_observe_delivery, sessions, metrics))
+    parser = Parser.from_settings(settings.poll)
+    return Service(settings, engine, sessions, analysis, http, channels, channel_http, metrics, dispatcher, parser)
+
+
+def _observe_delivery(sessions: SessionFactory, metrics: Metrics, channel: str, alert_id: int, status: str) -> None:
+    """Count an attempt; a delivery also times the alert from its article's publication and fetch."""
+    published = fetched = None
+    if status == AlertStatus.DELIVERED:
+        with sessions() as session:
+            published, fetched = outbox.article_times(session, alert_id)
+    metrics.alert(channel, status, published, fetched, utcnow())
 
 
 async def poll_feeds(service: Service, *, all_feeds: bool = False, only_feed: str | None = None) -> list[RefreshResult]:
-    results = await poll_due_feeds(
+    results = await refresh_feeds(
         service.sessions,
         service.http,
         service.settings.poll,
@@ -111,6 +130,7 @@ async def poll_feeds(service: Service, *, all_feeds: bool = False, only_feed: st
         only_feed=only_feed,
         alert_channels=list(service.channels),
         lease_s=service.settings.claim_lease,
+        parser=service.parser,
     )
     for result in results:
         service.metrics.poll(str(result.outcome), result.duration_ms / 1000)
@@ -132,32 +152,15 @@ async def process_new_articles(service: Service) -> ProcessReport:
             lease_s=service.settings.claim_lease,
             metrics=service.metrics,
             should_stop=service.stop.is_set,
-            also_reported=also_reported_channels(service.settings.alerts, service.channels),
+            also_reported=follow_up_channels(service.channels),
         )
-        total.processed += report.processed
-        total.relevant += report.relevant
-        total.alerted += report.alerted
-        total.failed += report.failed
-        total.alert_ids += report.alert_ids
+        total += report
         if report.processed + report.failed == 0 or service.stop.is_set():
             return total
 
 
 async def dispatch(service: Service) -> DispatchReport:
-    def observe(channel: str, alert_id: int, status: str) -> None:
-        published = fetched = None
-        if status == "delivered":
-            with service.sessions() as session:
-                times = session.execute(
-                    select(Article.published_at, Article.fetched_at)
-                    .join(Alert, Alert.article_id == Article.id)
-                    .where(Alert.id == alert_id)
-                ).first()
-            if times:
-                published, fetched = times
-        service.metrics.alert(channel, status, published, fetched, utcnow())
-
-    return await dispatch_alerts(service.sessions, service.channels, service.settings.alerts, observe=observe)
+    return await service.dispatcher.dispatch_alerts()
 
 
 @dataclass

@@ -20,10 +20,11 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from prometheus_client.exposition import choose_encoder
-from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine
 
 from monitor.metrics import Metrics
+from monitor.outbox import pending_by_channel
+from monitor.store.db import SessionFactory, ping
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,7 @@ class DatabaseCheck:
 
     def _select_one(self) -> bool:
         try:
-            with self.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            ping(self.engine)
         except Exception as exc:  # noqa: BLE001 -- any failure means "not reachable"; the reason is kept
             self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             return False
@@ -103,12 +103,12 @@ def service_checks(
     return checks
 
 
-def outbox_refresher(metrics: Metrics, sessions: sessionmaker[Session]) -> OnScrape:
+def outbox_refresher(metrics: Metrics, sessions: SessionFactory) -> OnScrape:
     """Refresh the outbox gauges (one query, in a thread) before each scrape."""
 
     def refresh() -> None:
         with sessions() as session:
-            metrics.refresh_outbox(session)
+            metrics.refresh_outbox(pending_by_channel(session))
 
     async def on_scrape() -> None:
         await asyncio.to_thread(refresh)

@@ -17,21 +17,18 @@ from support.receivers import (
     alert_content,
 )
 
-from monitor.alerts.channels import (
-    ConsoleChannel,
-    DeliveryStatus,
-    EmailChannel,
-    SlackWebhookChannel,
-    build_channels,
-    retry_after_seconds,
-)
-from monitor.alerts.render import slack_message
+from monitor.alerts.channels import build_channels
+from monitor.alerts.console import ConsoleChannel
+from monitor.alerts.email import EmailChannel
+from monitor.alerts.slack import SlackWebhookChannel, slack_message
+from monitor.backoff import retry_after_s as retry_after_seconds
 from monitor.config import (
     AlertSettings,
     ConsoleChannelSettings,
     EmailChannelSettings,
     SlackChannelSettings,
 )
+from monitor.outbox import DeliveryStatus
 
 SECRET = "secrettoken"
 

@@ -4,6 +4,7 @@ webhook, per-channel filters and pace, the email digest and "also reported by" t
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import sqlite3
 import threading
@@ -17,7 +18,6 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from conftest import POSTGRES_URL, reset_postgres
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -33,22 +33,21 @@ from support.receivers import (
 )
 
 import monitor.alerts
-from monitor.alerts.channels import (
-    Channel,
-    EmailChannel,
-    SlackApiChannel,
-    SlackWebhookChannel,
-    WebhookChannel,
-)
-from monitor.alerts.content import FindingView
-from monitor.alerts.dispatch import DispatchReport, dispatch_alerts
-from monitor.alerts.followups import also_reported_channels, also_reported_rows
+from monitor.alerts.channel import Channel
+from monitor.alerts.channels import follow_up_channels
+from monitor.alerts.console import ConsoleChannel
+from monitor.alerts.dispatch import Dispatcher, DispatchReport, dispatch_alerts
+from monitor.alerts.email import EmailChannel
+from monitor.alerts.slack import SlackApiChannel, SlackWebhookChannel
+from monitor.alerts.webhook import WebhookChannel
 from monitor.config import (
     AlertSettings,
     EmailChannelSettings,
     SlackChannelSettings,
     WebhookChannelSettings,
 )
+from monitor.outbox import FindingView
+from monitor.process.followups import add_also_reported
 from monitor.store.db import make_engine, make_session_factory, upgrade
 from monitor.store.models import Article, Feed
 
@@ -129,13 +128,9 @@ def add_article(
 
 
 @pytest.fixture
-def proxied_postgres() -> Iterator[tuple[sessionmaker[Session], TcpProxy]]:
+def proxied_postgres(empty_postgres: str) -> Iterator[tuple[sessionmaker[Session], TcpProxy]]:
     """A migrated PostgreSQL database reached through a TCP link the test can cut."""
-    reset_postgres()
-    direct = make_engine(POSTGRES_URL)
-    upgrade(direct)
-    direct.dispose()
-    url = make_url(POSTGRES_URL)
+    url = make_url(empty_postgres)
     with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
         engine = make_engine(
             url.set(host="127.0.0.1", port=proxy.port).render_as_string(
@@ -154,6 +149,7 @@ async def wait_for(condition: Any, timeout: float = 5.0) -> None:
 
 
 async def test_postgres_lost_while_a_message_is_on_the_wire_is_recorded_once_it_returns(
+    caplog: pytest.LogCaptureFixture,
     proxied_postgres: tuple[sessionmaker[Session], TcpProxy],
     slack_receiver: SlackReceiver,
     smtp_receiver: SmtpReceiver,
@@ -172,7 +168,7 @@ async def test_postgres_lost_while_a_message_is_on_the_wire_is_recorded_once_it_
     task = asyncio.create_task(dispatch_alerts(sessions, channels, settings))
     await wait_for(lambda: slack_receiver.requests and smtp_receiver.messages)
     proxy.cut()  # every connection dropped, new ones refused, while Slack is answering
-    await asyncio.sleep(1.5)
+    await wait_for(lambda: "alert outcome not stored" in caplog.text, timeout=15)
     assert not task.done()  # the outcome waits in memory for the database
     proxy.restore()
     report = await asyncio.wait_for(task, 30)
@@ -268,14 +264,18 @@ async def test_a_dropped_connection_and_a_429_are_retried_and_delivered_once(
     smtp_receiver.refuse(421, at="mail")
     first = enqueue(sessions, ["slack", "email"], article_title="first")
     second = enqueue(sessions, ["slack"], article_title="second")
-    one = await dispatch_alerts(sessions, channels, settings, now=T0)
+    dispatcher = Dispatcher(sessions, channels, settings)
+    one = await dispatcher.dispatch_alerts(now=T0)
     # The drop is retried later; the 429 pauses Slack, so "second" waits too, in order.
     assert (one.delivered, one.retried) == (0, 3)
     assert len(slack_receiver.requests) == 2
-    await asyncio.sleep(1.1)
     later = T0 + timedelta(minutes=1)
-    two = await dispatch_alerts(sessions, channels, settings, now=later)
-    assert two.delivered == 3
+    # While the pause lasts, Slack is not asked again, however due its rows are.
+    paused = await dispatcher.dispatch_alerts(now=later)
+    assert len(slack_receiver.requests) == 2
+    await wait_for(lambda: not dispatcher.paused("slack"), timeout=5)
+    two = await dispatcher.dispatch_alerts(now=later)
+    assert paused.delivered + two.delivered == 3
     assert [p.json["text"].rsplit("— ", 1)[1] for p in slack_receiver.messages] == [
         "first",
         "second",
@@ -592,11 +592,9 @@ def story(
     with sessions() as session:
         article = session.get(Article, repeat)
         assert article is not None
-        for row in also_reported_rows(
-            session, article, "Other Wire", channels if followups is None else followups
-        ):
-            row.created_at = row.next_attempt_at = T0 + timedelta(minutes=1)
-            session.add(row)
+        add_also_reported(
+            session, article, "Other Wire", channels if followups is None else followups, T0 + timedelta(minutes=1)
+        )
         session.commit()
     return original, repeat
 
@@ -612,8 +610,8 @@ async def test_also_reported_is_a_threaded_reply_under_the_slack_alert(
             rate_limit=None,
         )
     )
-    assert also_reported_channels(settings, ["slack", "console"]) == ["slack"]
     channels: dict[str, Channel] = {"slack": SlackApiChannel(settings.slack)}
+    assert follow_up_channels({**channels, "console": ConsoleChannel(io.StringIO())}) == ["slack"]
     original, repeat = story(sessions, ["slack"])
     assert (
         await dispatch_alerts(
@@ -651,18 +649,14 @@ async def test_a_reply_waits_for_its_alert_and_slack_api_errors_are_read(
     channels: dict[str, Channel] = {"slack": SlackApiChannel(settings.slack)}
     original, repeat = story(sessions, ["slack"])
     slack_receiver.script([Reply(429, headers={"Retry-After": "1"})])
-    report = await dispatch_alerts(
-        sessions, channels, settings, now=T0 + timedelta(minutes=2)
-    )
-    assert (
-        report.retried == 1
-    )  # the alert was rate limited; the channel pauses, the reply waits
+    dispatcher = Dispatcher(sessions, channels, settings)
+    report = await dispatcher.dispatch_alerts(now=T0 + timedelta(minutes=2))
+    # The alert was rate limited; the channel pauses, the reply waits.
+    assert report.retried == 1
     by_article = {row.article_id: row for row in rows(sessions).values()}
     assert by_article[original].last_error == "slack: 429 ratelimited"
-    await asyncio.sleep(1.1)
-    report = await dispatch_alerts(
-        sessions, channels, settings, now=T0 + timedelta(minutes=3)
-    )
+    await wait_for(lambda: not dispatcher.paused("slack"), timeout=5)
+    report = await dispatcher.dispatch_alerts(now=T0 + timedelta(minutes=3))
     assert report.delivered == 2
     assert [bool(post.json.get("thread_ts")) for post in slack_receiver.messages] == [
         False,
@@ -684,17 +678,13 @@ async def test_also_reported_is_a_digest_line_and_never_an_alert_elsewhere(
         email=email_settings(smtp_receiver, digest="1h"),
         slack=slack_settings(slack_receiver),
     )
-    # A webhook Slack cannot thread: it gets no also-reported rows.
-    assert also_reported_channels(settings, ["slack", "email"]) == ["email"]
     channels: dict[str, Channel] = {
         "email": EmailChannel(settings.email),
         "slack": SlackWebhookChannel(settings.slack, client),
     }
-    original, repeat = story(
-        sessions,
-        ["email", "slack"],
-        also_reported_channels(settings, ["slack", "email"]),
-    )
+    # A webhook Slack cannot thread: it gets no also-reported rows.
+    assert follow_up_channels(channels) == ["email"]
+    original, repeat = story(sessions, ["email", "slack"], follow_up_channels(channels))
     assert {
         row.channel for row in rows(sessions).values() if row.article_id == repeat
     } == {"email"}

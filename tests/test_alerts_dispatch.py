@@ -19,21 +19,14 @@ from support.receivers import (
     SmtpReceiver,
 )
 
-from monitor.alerts.channels import (
-    Channel,
-    ConsoleChannel,
-    Delivery,
-    EmailChannel,
-    SlackWebhookChannel,
-)
-from monitor.alerts.content import AlertContent
-from monitor.alerts.dispatch import (
-    DispatchReport,
-    backoff_s,
-    dispatch_alerts,
-    retry_alerts,
-)
+from monitor.alerts.channel import Channel, OneByOne
+from monitor.alerts.console import ConsoleChannel
+from monitor.alerts.dispatch import DispatchReport, dispatch_alerts
+from monitor.alerts.email import EmailChannel
+from monitor.alerts.slack import SlackWebhookChannel
+from monitor.backoff import backoff_s
 from monitor.config import AlertSettings, EmailChannelSettings, SlackChannelSettings
+from monitor.outbox import AlertContent, Delivery, requeue_dead
 from monitor.store.models import Alert
 
 T0 = datetime(2024, 10, 2, 12, 0, tzinfo=UTC)
@@ -157,8 +150,8 @@ async def test_an_alert_dies_after_max_attempts_and_can_be_requeued(
     assert len(slack_receiver.requests) == 3
 
     with sessions() as session:
-        assert retry_alerts(session, [alert_id, 12345], all_failed=False) == 1
-        assert retry_alerts(session, None, all_failed=False) == 0
+        assert requeue_dead(session, [alert_id, 12345], all_dead=False) == 1
+        assert requeue_dead(session, None, all_dead=False) == 0
     row = alerts(sessions)[alert_id]
     assert (row.status, row.attempts) == ("pending", 0)
     assert await dispatch_alerts(sessions, channels, settings) == DispatchReport(delivered=1, retried=0, dead=0)
@@ -181,7 +174,7 @@ async def test_a_permanent_failure_is_dead_at_once(
         "email": ("dead", 1, "email: 550 No such user"),
     }
     with sessions() as session:
-        assert retry_alerts(session, None, all_failed=True) == 2
+        assert requeue_dead(session, None, all_dead=True) == 2
 
 
 async def test_a_hanging_slack_does_not_delay_email(
@@ -250,7 +243,7 @@ async def test_two_dispatchers_at_once_send_each_alert_once(
     assert len(slack_receiver.requests) == len({post.json["text"] for post in slack_receiver.messages}) == 6
 
 
-class Exploding:
+class Exploding(OneByOne):
     """A channel with a bug: the dispatcher boundary must contain it."""
 
     name = "console"
@@ -275,6 +268,8 @@ async def test_a_broken_channel_or_payload_is_recorded_not_raised(
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap(settings: AlertSettings) -> None:
-    assert [backoff_s(n, settings, rng=lambda: 1.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 4.0]
-    assert backoff_s(1, settings, rng=lambda: 0.0) == 0.25
-    assert backoff_s(10_000, settings) <= settings.retry_max
+    # The dispatcher's jitter: down by up to half.
+    backoff = partial(backoff_s, base_s=settings.retry_base, max_s=settings.retry_max, jitter=(0.5, 1.0))
+    assert [backoff(n, rng=lambda: 1.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert backoff(1, rng=lambda: 0.0) == 0.25
+    assert backoff(10_000) <= settings.retry_max

@@ -11,10 +11,12 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 from support.receivers import SmtpReceiver, alert_content, slack_rejection
 
-from monitor.alerts.channels import DeliveryStatus, EmailChannel
-from monitor.alerts.content import FindingView, sample_alert
-from monitor.alerts.render import console_text, email_message, slack_message
+from monitor.alerts.channels import sample_alert
+from monitor.alerts.console import console_text
+from monitor.alerts.email import EmailChannel, email_message
+from monitor.alerts.slack import slack_message
 from monitor.config import EmailChannelSettings
+from monitor.outbox import DeliveryStatus, FindingView
 
 HOSTILE = "<!channel> <!here|here> @channel @here @everyone <@U123> <http://evil.example|click> & <b>x</b>"
 

@@ -89,7 +89,7 @@ def test_a_new_target_is_new_and_another_wording_of_a_known_one_is_not() -> None
     assert any("Harris" in t for t in new)
     known = _targets(
         "Officials said Iranian hackers targeted Biden's campaign staff in an attempt to interfere in "
-        "the presidential election."
+        "the 2020 presidential election."
     )
     assert not known
 
@@ -265,3 +265,27 @@ def test_a_generic_wording_of_a_known_target_is_not_new() -> None:
     assert [f.value for f in analysis.findings if f.kind == "target"], analysis.mentions
     again = detector().analyze(later, kb)
     assert not [f for f in again.findings if f.kind == "target"], [(f.value, f.reason) for f in again.findings]
+
+
+def test_a_state_hack_that_never_names_an_election_is_off_the_topic() -> None:
+    # Close to the seeds in every word but one: the hack hits a shipping company, not a vote.
+    article = ArticleInput(
+        title="Officials blame Iranian hackers for breach at shipping firm",
+        text=(
+            "Hackers working for Iran's intelligence ministry broke into the computer network of a "
+            "European shipping company and stole internal emails, officials said on Monday.\n\n"
+            "Tehran rejected the accusations as baseless."
+        ),
+        url="https://news.example/shipping-breach",
+        published=NOW,
+    )
+    analysis = detector().analyze(article, _kb())
+    assert not analysis.relevant, analysis.reason
+    assert "never names an election" in analysis.reason
+    election = ArticleInput(
+        title=article.title.replace("shipping firm", "election commission"),
+        text=article.text.replace("a European shipping company", "the Albanian election commission"),
+        url="https://news.example/election-breach",
+        published=NOW,
+    )
+    assert "never names an election" not in detector().analyze(election, _kb()).reason

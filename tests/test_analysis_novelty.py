@@ -135,3 +135,19 @@ def test_a_fact_without_identity_is_never_the_same_identity(novelty: Novelty) ->
     legacy = Fact("target", "presidential election", "", "", "seed", "seed.txt")
     new, reason = _judge(novelty, _mention("presidential election", "United States", "election"), legacy)
     assert new, reason
+
+
+@pytest.mark.parametrize(
+    ("value", "is_new"),
+    [
+        # A bare kind of thing with whose it is names nothing new once that kind of thing of that
+        # country is known, however far its words are from the known one's.
+        ("American campaigns", False),
+        ("the campaigns", False),
+        # A qualifier makes it a thing of its own, judged by its wording.
+        ("county campaigns of Green candidates", True),
+    ],
+)
+def test_a_bare_noun_names_nothing_new(novelty: Novelty, value: str, is_new: bool) -> None:
+    new, reason = _judge(novelty, _mention(value, "United States", "campaign"), *KNOWN)
+    assert new is is_new, reason

@@ -445,3 +445,27 @@ def test_headline_alone_accuses(reader: Reader) -> None:
         "The site was down for three hours on Sunday evening while results were being published.",
     )
     assert list(found.accused) == ["Belarus"]
+
+
+@pytest.mark.parametrize(
+    ("text", "whose"),
+    [
+        ("Qatar made no effort to influence the Kenyan election, its foreign ministry said.", "Kenya"),
+        ("Belarus did not try to influence the Polish presidential election, its foreign minister said.", "Poland"),
+    ],
+    ids=["no-effort", "did-not-try"],
+)
+def test_a_state_denying_the_act_names_its_target(reader: Reader, text: str, whose: str) -> None:
+    extraction = reader.read("", text)
+    assert not extraction.targets, "what a state says it did not do is no new target"
+    assert [(t.identity.whose, t.identity.kind) for t in extraction.denied_targets if t.identity] == [(whose, "election")]
+
+
+def test_the_victims_answer_is_no_denial(reader: Reader) -> None:
+    extraction = reader.read(
+        "",
+        "Hackers working for Russian military intelligence stole the Dutch campaign's emails, investigators said. "
+        "The Dutch foreign minister called some of the leaked files fake.",
+    )
+    assert extraction.accused == ["Russia"]
+    assert not extraction.denials, extraction.denials

@@ -16,9 +16,6 @@ from monitor.cli import main
 from monitor.store.db import make_engine, make_session_factory, migrations_dir
 from monitor.store.models import Alert, Article, Feed
 
-# Services started here find the model already exported in their cache_dir.
-pytestmark = pytest.mark.usefixtures("exported_models")
-
 REPO = Path(__file__).resolve().parents[1]
 
 ARTICLE = """North Korean hackers breached a state voter database, officials say
@@ -81,6 +78,7 @@ def test_config_errors_exit_2_with_the_key(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("exported_models")  # the command builds the model from its own settings
 def test_analyze_prints_what_an_article_would_trigger_and_stores_nothing(tmp_path: Path) -> None:
     path = config(tmp_path)
     result = invoke("analyze", "-", "--config", str(path), input=ARTICLE)
@@ -94,6 +92,7 @@ def test_analyze_prints_what_an_article_would_trigger_and_stores_nothing(tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("cli_shares_the_model")
 def test_kb_shows_the_seed_knowledge_with_sources(tmp_path: Path) -> None:
     path = config(tmp_path)
     result = invoke("kb", "--json", "--config", str(path))

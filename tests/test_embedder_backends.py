@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from monitor.analysis import embedder as embedder_module
+from monitor.analysis import model_export
 from monitor.analysis.embedder import Embedder, EmbedderError
 from monitor.config import AnalysisSettings, ConfigError, load_settings
 
@@ -117,7 +118,7 @@ def test_second_construction_reuses_the_export(
     def no_export(*args: object, **kwargs: object) -> None:
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(embedder_module, "_in_child_process", no_export)
+    monkeypatch.setattr(model_export, "_in_child_process", no_export)
     again = Embedder(MODEL, backend="onnx", cache_dir=cache_dir)
     Embedder(MODEL, backend="openvino", cache_dir=cache_dir)
     assert {f: f.stat().st_mtime_ns for f in files} == before

@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import select
 from support.feedserver import FeedItem, rss_document
 
-from monitor.alerts import channels
+from monitor.alerts import channel, slack
+from monitor.backoff import retry_after_s
 from monitor.config import PollSettings
-from monitor.ingest import parse_pool
 from monitor.ingest.fetch import FetchKind, FetchLimits, make_http_client
 from monitor.ingest.parse import FeedParseError
-from monitor.ingest.refresh import poll_due_feeds
-from monitor.retry_after import retry_after_s
+from monitor.ingest.parse_pool import Parser
+from monitor.ingest.refresh import refresh_feeds
 from monitor.store.models import Article, Feed
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -64,8 +64,8 @@ async def test_hostile_validators_never_stop_a_feed_and_never_touch_the_batch(se
             etag = '"\u00e9t\u00e9"' if name == "stored-bad" else None
             session.add(Feed(name=name, url=server.url(f"/{name}.xml"), etag=etag, next_poll_at=NOW))
 
-    first = {r.feed_name: r for r in await poll_due_feeds(sessions, client, POLL, NOW)}
-    second = {r.feed_name: r for r in await poll_due_feeds(sessions, client, POLL, NOW + timedelta(days=1))}
+    first = {r.feed_name: r for r in await refresh_feeds(sessions, client, POLL, NOW)}
+    second = {r.feed_name: r for r in await refresh_feeds(sessions, client, POLL, NOW + timedelta(days=1))}
 
     assert {name: (r.outcome, r.error) for name, r in first.items()} == {
         name: (FetchKind.NEW_CONTENT, None) for name in names
@@ -97,7 +97,7 @@ async def test_no_cookie_is_kept_or_sent_back(sqlite_sessions, server, client) -
     with sqlite_sessions.begin() as session:
         session.add_all([Feed(name=n, url=server.url(f"/{n}.xml"), next_poll_at=NOW) for n in ("a", "b")])
     for day in range(3):
-        await poll_due_feeds(sqlite_sessions, client, POLL, NOW + timedelta(days=day))
+        await refresh_feeds(sqlite_sessions, client, POLL, NOW + timedelta(days=day))
     assert len(server.requests) == 6
     assert all("cookie" not in request.headers for request in server.requests)
     assert len(client.cookies.jar) == 0
@@ -124,7 +124,7 @@ async def test_no_cookie_is_kept_or_sent_back(sqlite_sessions, server, client) -
 def test_retry_after_is_read_one_way(value: str, seconds: float | None) -> None:
     assert retry_after_s(value, NOW) == seconds
     # Slack and webhooks use the same function, so their rules cannot drift apart again.
-    assert channels.retry_after_seconds is retry_after_s
+    assert channel.retry_after_s is retry_after_s and slack.retry_after_s is retry_after_s
 
 
 async def test_a_non_ascii_retry_after_is_a_plain_retry(sqlite_sessions, server, client) -> None:
@@ -132,7 +132,7 @@ async def test_a_non_ascii_retry_after_is_a_plain_retry(sqlite_sessions, server,
     server.set_feed("/fine.xml", healthy("fine"))
     with sqlite_sessions.begin() as session:
         session.add_all([Feed(name=n, url=server.url(f"/{n}.xml"), next_poll_at=NOW) for n in ("busy", "fine")])
-    results = {r.feed_name: r for r in await poll_due_feeds(sqlite_sessions, client, POLL, NOW)}
+    results = {r.feed_name: r for r in await refresh_feeds(sqlite_sessions, client, POLL, NOW)}
     assert (results["busy"].outcome, results["busy"].error) == (FetchKind.RETRY_LATER, "fetch: 503 service unavailable")
     assert results["fine"].new_articles == 2
 
@@ -151,37 +151,33 @@ async def test_only_the_first_entries_are_read(sqlite_sessions, server, client) 
     server.set_feed("/long.xml", rss_document([FeedItem(f"n{n}", guid=f"g{n}") for n in range(10)]))
     with sqlite_sessions.begin() as session:
         session.add(Feed(name="long", url=server.url("/long.xml"), next_poll_at=NOW))
-    (result,) = await poll_due_feeds(sqlite_sessions, client, POLL.model_copy(update={"max_entries": 3}), NOW)
+    (result,) = await refresh_feeds(sqlite_sessions, client, POLL.model_copy(update={"max_entries": 3}), NOW)
     assert result.entries == 3 and result.new_articles == 3
 
 
 async def test_a_document_past_the_parse_timeout_is_stopped_not_waited_for() -> None:
     document = slow_document()
+    parser = Parser(1, timeout_s=0.5)
     try:
         started = time.perf_counter()
         with pytest.raises(FeedParseError, match=r"parse: took longer than 0.5s; stopped"):
-            await parse_pool.parse_elsewhere(document, url="http://x/feed", headers={}, workers=1, timeout_s=0.5)
+            await parser.parse(document, url="http://x/feed", headers={})
         # Worker start-up plus the timeout, far below the parse itself.
         assert time.perf_counter() - started < 4.0
-        small = await parse_pool.parse_elsewhere(
-            rss_document([FeedItem("ok", guid="1")]), url="http://x/", headers={}, workers=1
-        )
+        small = await parser.parse(rss_document([FeedItem("ok", guid="1")]), url="http://x/", headers={})
         assert len(small.entries) == 1  # a new worker took the stopped one's place
     finally:
-        parse_pool.shutdown()
+        parser.shutdown()
 
 
 async def test_a_document_that_kills_its_worker_is_never_parsed_in_the_service() -> None:
+    parser = Parser(1, timeout_s=60)
     try:
         # Start the worker, then parse a slow document and kill the worker in the middle of it.
-        await parse_pool.parse_elsewhere(
-            rss_document([FeedItem("warm", guid="1")]), url="http://x/", headers={}, workers=1
-        )
-        parsing = asyncio.ensure_future(
-            parse_pool.parse_elsewhere(slow_document(), url="http://x/feed", headers={}, workers=1, timeout_s=60)
-        )
+        await parser.parse(rss_document([FeedItem("warm", guid="1")]), url="http://x/", headers={})
+        parsing = asyncio.ensure_future(parser.parse(slow_document(), url="http://x/feed", headers={}))
         await asyncio.sleep(0.5)
-        for pid in parse_pool.worker_pids():
+        for pid in parser.worker_pids():
             os.kill(pid, signal.SIGKILL)
         started = time.perf_counter()
         with pytest.raises(FeedParseError, match=r"parse: the parser process died"):
@@ -189,4 +185,4 @@ async def test_a_document_that_kills_its_worker_is_never_parsed_in_the_service()
         # Had it been parsed again here, it would have taken seconds.
         assert time.perf_counter() - started < 2.0
     finally:
-        parse_pool.shutdown()
+        parser.shutdown()

@@ -1,9 +1,8 @@
 """The adaptive schedule, operator alerts about failing feeds, and one article shared by many
-feeds: refresh_feed and poll_due_feeds against a real local server and a migrated database."""
+feeds: refresh_feeds against a real local server and a migrated database."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -17,21 +16,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from support.feedserver import FeedItem, rss_document
 from support.rows import add_feed as add_feed_at
-from support.rows import load_feed
+from support.rows import load_feed, refresh_feed
 
-from monitor.alerts.content import AlertContent
 from monitor.config import PollSettings, Settings
-from monitor.ingest import parse_pool
 from monitor.ingest.fetch import FetchKind, FetchLimits, make_http_client
 from monitor.ingest.parse import Entry
-from monitor.ingest.refresh import (
-    _store_entries,
-    _store_many,
-    adapt_interval_s,
-    next_poll_delay_s,
-    poll_due_feeds,
-    refresh_feed,
-)
+from monitor.ingest.parse_pool import Parser
+from monitor.ingest.refresh import refresh_feeds
+from monitor.outbox import AlertContent
+from monitor.store.articles import store_entries, store_many
 from monitor.store.models import Alert, Article, ArticleFeed
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -64,19 +57,6 @@ def test_adaptive_is_the_default_unless_an_interval_is_written() -> None:
         PollSettings(min_interval="2h", max_interval="1h")
 
 
-def test_adapt_interval_stays_within_bounds() -> None:
-    assert adapt_interval_s(None, 5, ADAPTIVE, first=True) == 900  # a first poll only starts it
-    assert adapt_interval_s(900, 1, ADAPTIVE, first=False) == 450
-    assert adapt_interval_s(400, 3, ADAPTIVE, first=False) == 300  # never below min_interval
-    assert adapt_interval_s(900, 0, ADAPTIVE, first=False) == 1350
-    assert adapt_interval_s(7000, 0, ADAPTIVE, first=False) == 7200  # never above max_interval
-    # A feed's explicit interval and a written poll.interval are used as given, down to 1 s.
-    assert next_poll_delay_s(FetchKind.NEW_CONTENT, interval_s=1, errors=0, poll=ADAPTIVE) == 1
-    assert next_poll_delay_s(FetchKind.NOT_MODIFIED, interval_s=None, errors=0, poll=PollSettings(interval=1)) == 1
-    quiet = next_poll_delay_s(FetchKind.NOT_MODIFIED, interval_s=None, errors=0, poll=ADAPTIVE, adaptive_interval_s=7200)
-    assert quiet == 7200
-
-
 async def test_busy_feeds_speed_up_quiet_ones_slow_down_and_a_restart_resumes(sessions, server, client) -> None:
     server.set_feed("/quiet.xml", rss_document([story(1, "quiet")]))
     busy = add_feed(sessions, "busy", server.url("/busy.xml"))
@@ -85,7 +65,7 @@ async def test_busy_feeds_speed_up_quiet_ones_slow_down_and_a_restart_resumes(se
     when = NOW
     for poll_number in range(1, 6):
         server.set_feed("/busy.xml", rss_document([story(n, "busy") for n in range(poll_number * 3)]))
-        results = await poll_due_feeds(sessions, client, ADAPTIVE, when, all_feeds=True)
+        results = await refresh_feeds(sessions, client, ADAPTIVE, when, all_feeds=True)
         assert all(result.error is None for result in results)
         busy_gaps.append((load_feed(sessions, busy).next_poll_at - when).total_seconds())
         quiet_gaps.append((load_feed(sessions, quiet).next_poll_at - when).total_seconds())
@@ -119,7 +99,7 @@ async def test_a_feed_failing_too_long_alerts_once_and_once_more_on_recovery(ses
 
     outcomes = []
     for minutes in (0, 30, 59, 61, 90, 180):
-        results = await poll_due_feeds(sessions, client, poll, NOW + timedelta(minutes=minutes), all_feeds=True, alert_channels=channels)
+        results = await refresh_feeds(sessions, client, poll, NOW + timedelta(minutes=minutes), all_feeds=True, alert_channels=channels)
         by_name = {result.feed_name: result for result in results}
         assert by_name["Fine"].error is None and by_name["Fine"].alert is None
         outcomes.append(by_name["Flaky News"].alert)
@@ -180,7 +160,7 @@ async def test_one_article_through_several_feeds_is_stored_once_and_linked_to_ea
     ids = {name: add_feed(sessions, name, server.url(f"/{name}.xml")) for name in "abcde"}
 
     first = await refresh_feed(sessions, client, ids["a"], FIXED, NOW)
-    rest = await poll_due_feeds(sessions, client, FIXED, NOW, all_feeds=True)
+    rest = await refresh_feeds(sessions, client, FIXED, NOW, all_feeds=True)
     by_name = {result.feed_name: result for result in rest}
 
     assert first.new_articles == 1
@@ -199,7 +179,7 @@ async def test_one_article_through_several_feeds_is_stored_once_and_linked_to_ea
     assert (probe.id, ids["a"], "a-1") in links and (probe.id, ids["b"], "b-9") in links
     assert len(links) == 5
     # Polling again links and stores nothing more.
-    again = await poll_due_feeds(sessions, client, FIXED, NOW + timedelta(hours=1), all_feeds=True)
+    again = await refresh_feeds(sessions, client, FIXED, NOW + timedelta(hours=1), all_feeds=True)
     assert sum(result.new_articles + result.linked for result in again) == 0
 
 
@@ -209,7 +189,7 @@ async def test_feeds_polled_at_once_still_store_a_shared_article_once(sessions, 
         server.set_feed(f"/{n}.xml", doc, delay_s=0.05)
         add_feed(sessions, f"outlet-{n}", server.url(f"/{n}.xml"))
     poll = PollSettings(interval="15m", timeout="5s", concurrency=6, per_host_concurrency=6)
-    results = await poll_due_feeds(sessions, client, poll, NOW)
+    results = await refresh_feeds(sessions, client, poll, NOW)
     assert sum(result.new_articles for result in results) == 10
     assert sum(result.linked for result in results) == 50
     with sessions() as session:
@@ -224,7 +204,7 @@ async def test_entries_sharing_a_section_link_stay_separate_articles(sqlite_sess
     server.set_feed("/home2.xml", rss_document([FeedItem("Another front page item", link="https://news.example.com/", guid="h2")]))
     for name in ("live", "home", "home2"):
         add_feed(sqlite_sessions, name, server.url(f"/{name}.xml"))
-    results = await poll_due_feeds(sqlite_sessions, client, FIXED, NOW)
+    results = await refresh_feeds(sqlite_sessions, client, FIXED, NOW)
     assert sum(result.new_articles for result in results) == 5
 
 
@@ -238,7 +218,7 @@ def test_one_write_group_stores_as_the_feeds_would_one_after_another(sessions) -
     ids = [add_feed(sessions, name, f"http://127.0.0.1:9/{name}.xml") for name in ("first", "second", "third")]
     story = "https://news.example.com/2025/shared-story"
     with sessions.begin() as session:
-        earlier = _store_entries(session, ids[2], [entry("old-1", "https://news.example.com/2025/old")], NOW, 10_000)
+        earlier = store_entries(session, ids[2], [entry("old-1", "https://news.example.com/2025/old")], NOW, 10_000)
     assert (earlier.new, earlier.linked) == (1, 0)
     batch = [
         (ids[0], [entry("a-1", story), entry("a-2", "https://news.example.com/2025/a-only")]),
@@ -248,7 +228,7 @@ def test_one_write_group_stores_as_the_feeds_would_one_after_another(sessions) -
         (ids[2], [entry("old-1", "https://news.example.com/2025/old"), entry("tag:wire,2025:7", "https://c.example.org/7")]),
     ]
     with sessions.begin() as session:
-        stored = _store_many(session, batch, NOW, 10_000)
+        stored = store_many(session, batch, NOW, 10_000)
     assert [(result.new, result.linked) for result in stored] == [(2, 0), (1, 2), (0, 1)]
     with sessions() as session:
         owners = {url: feed_id for url, feed_id in session.execute(select(Article.url, Article.feed_id))}
@@ -263,7 +243,7 @@ def test_one_write_group_stores_as_the_feeds_would_one_after_another(sessions) -
     assert {(feed_id, key) for _, feed_id, key in links} >= {(ids[1], "b-1"), (ids[2], "tag:wire,2025:7")}
     # The same batch again stores and links nothing.
     with sessions.begin() as session:
-        again = _store_many(session, batch, NOW, 10_000)
+        again = store_many(session, batch, NOW, 10_000)
     assert [(result.new, result.linked) for result in again] == [(0, 0)] * 3
 
 
@@ -272,16 +252,17 @@ async def test_parse_workers_give_the_same_results_as_a_thread(sqlite_sessions, 
     server.set_feed("/page.html", b"<!doctype html><html><body>Not a feed</body></html>", content_type="text/html")
     names = ("news", "page")
     results = {}
-    try:
-        for workers in (0, 1):
-            for name in names:
-                add_feed(sqlite_sessions, f"{name}-{workers}", server.url(f"/{name}.{'xml' if name == 'news' else 'html'}"))
-            poll = PollSettings(interval="15m", timeout="5s", parse_workers=workers)
-            polled = await poll_due_feeds(sqlite_sessions, client, poll, NOW)
-            results[workers] = {r.feed_name.rsplit("-", 1)[0]: (r.outcome, r.entries, r.new_articles + r.linked, r.error) for r in polled}
-        assert parse_pool.worker_pids()
-    finally:
-        parse_pool.shutdown()
+    for workers in (0, 1):
+        for name in names:
+            add_feed(sqlite_sessions, f"{name}-{workers}", server.url(f"/{name}.{'xml' if name == 'news' else 'html'}"))
+        poll = PollSettings(interval="15m", timeout="5s", parse_workers=workers)
+        parser = Parser(workers)
+        try:
+            polled = await refresh_feeds(sqlite_sessions, client, poll, NOW, parser=parser)
+            assert bool(parser.worker_pids()) == (workers > 0)
+        finally:
+            parser.shutdown()
+        results[workers] = {r.feed_name.rsplit("-", 1)[0]: (r.outcome, r.entries, r.new_articles + r.linked, r.error) for r in polled}
     assert results[1] == results[0]
     assert results[0]["news"] == (FetchKind.NEW_CONTENT, 5, 5, None)
     assert results[0]["page"][0] == "parse_error" and "an HTML page" in (results[0]["page"][3] or "")
@@ -289,14 +270,15 @@ async def test_parse_workers_give_the_same_results_as_a_thread(sqlite_sessions, 
 
 async def test_a_dead_parse_worker_costs_a_fresh_pool_not_a_feed() -> None:
     document = rss_document([story(1)])
+    parser = Parser(1)
     try:
-        parsed = await parse_pool.parse_elsewhere(document, url="http://x/feed", headers={}, workers=1)
-        for pid in parse_pool.worker_pids():
+        parsed = await parser.parse(document, url="http://x/feed", headers={})
+        for pid in parser.worker_pids():
             os.kill(pid, signal.SIGKILL)
-        await asyncio.sleep(0.5)  # the pool notices its dead worker
-        again = await parse_pool.parse_elsewhere(document, url="http://x/feed", headers={}, workers=1)
+        # Whether or not the pool has noticed yet, the document is parsed (in a thread if need be).
+        again = await parser.parse(document, url="http://x/feed", headers={})
         assert again == parsed and len(parsed.entries) == 1
-        fresh = await parse_pool.parse_elsewhere(document, url="http://x/feed", headers={}, workers=1)
-        assert fresh == parsed and parse_pool.worker_pids()
+        fresh = await parser.parse(document, url="http://x/feed", headers={})
+        assert fresh == parsed and parser.worker_pids()
     finally:
-        parse_pool.shutdown()
+        parser.shutdown()

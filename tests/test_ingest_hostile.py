@@ -20,7 +20,7 @@ from monitor.ingest.fetch import (
     fetch_page,
     make_http_client,
 )
-from monitor.ingest.refresh import poll_due_feeds
+from monitor.ingest.refresh import refresh_feeds
 from monitor.ingest.urlguard import refusal
 from monitor.store.models import Article, Feed
 
@@ -90,7 +90,7 @@ async def test_hostile_feeds_in_one_poll_leave_the_healthy_ones_alone(sessions, 
     with sessions.begin() as session:
         session.add_all(Feed(name=name, url=server.url(f"/{name}"), next_poll_at=NOW) for name in names)
 
-    results = {result.feed_name: result for result in await poll_due_feeds(sessions, client, POLL, NOW)}
+    results = {result.feed_name: result for result in await refresh_feeds(sessions, client, POLL, NOW)}
 
     assert set(results) == set(names)
     with sessions() as session:
@@ -152,7 +152,7 @@ async def test_article_pages_on_private_addresses_are_refused_by_default(sqlite_
         session.add(Feed(name="other", url=server.url("/other.xml"), next_poll_at=NOW))
     refusing = POLL.model_copy(update={"allow_private_addresses": False})
 
-    results = await poll_due_feeds(sqlite_sessions, client, refusing, NOW)
+    results = await refresh_feeds(sqlite_sessions, client, refusing, NOW)
 
     assert all(result.error is None for result in results)
     assert server.requests_for("/page.html") == []  # never even asked

@@ -16,7 +16,7 @@ from support.feedserver import FeedItem, FeedServer, rss_document
 from monitor.config import PollSettings
 from monitor.ingest.fetch import FetchKind, FetchLimits, fetch_feed, make_http_client
 from monitor.ingest.parse import parse_feed
-from monitor.ingest.refresh import poll_due_feeds
+from monitor.ingest.refresh import refresh_feeds
 from monitor.store.models import Article, ArticleFeed, Feed
 
 FEEDS = Path(__file__).parents[2] / "shared" / "feeds"
@@ -115,8 +115,8 @@ async def test_every_real_feed_is_stored_once(server: FeedServer, session_factor
             session.add(Feed(name=path.stem, url=server.url(f"/{path.name}"), next_poll_at=NOW))
         session.commit()
     async with make_http_client(FetchLimits.from_settings(POLL)) as client:
-        first = await poll_due_feeds(session_factory, client, POLL, NOW, all_feeds=True)
-        again = await poll_due_feeds(session_factory, client, POLL, NOW, all_feeds=True)
+        first = await refresh_feeds(session_factory, client, POLL, NOW, all_feeds=True)
+        again = await refresh_feeds(session_factory, client, POLL, NOW, all_feeds=True)
 
     assert len(first) == len(files)
     assert all(result.outcome is FetchKind.NEW_CONTENT for result in first), [r.error for r in first if r.error]
@@ -134,6 +134,7 @@ def corpus_headers(data: bytes) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # hundreds of documents: seconds, not part of the tier run while working
 async def test_the_whole_feedparser_corpus_through_fetch_parse_and_store(server: FeedServer, session_factory) -> None:
     """Every corpus document, served with the headers it declares, polled, parsed and stored."""
     if not CORPUS.is_dir():
@@ -150,7 +151,7 @@ async def test_the_whole_feedparser_corpus_through_fetch_parse_and_store(server:
             session.add(Feed(name=relative, url=server.url(f"/{relative}"), next_poll_at=NOW))
     poll = PollSettings(interval="15m", timeout="10s", concurrency=32, per_host_concurrency=32)
     async with make_http_client(FetchLimits.from_settings(poll)) as client:
-        results = await poll_due_feeds(session_factory, client, poll, NOW)
+        results = await refresh_feeds(session_factory, client, poll, NOW)
 
     assert len(results) == len(files) == 2107
     crashed = [(r.feed_name, r.error) for r in results if r.error and not r.error.startswith("parse: ")]
@@ -198,7 +199,7 @@ async def test_article_pages_give_their_main_text_to_full_text_feeds(server: Fee
         session.add(Feed(name="full", url=server.url("/full.xml"), full_text=True, next_poll_at=NOW))
     poll = PollSettings(interval="15m", timeout="10s", allow_private_addresses=True)
     async with make_http_client(FetchLimits.from_settings(poll)) as client:
-        (result,) = await poll_due_feeds(session_factory, client, poll, NOW)
+        (result,) = await refresh_feeds(session_factory, client, poll, NOW)
     assert result.error is None and result.new_articles == len(gold) == 15
     with session_factory() as session:
         stored = {a.entry_key: a for a in session.scalars(select(Article))}

@@ -1,15 +1,13 @@
-"""sync_feeds, claim_due_feeds, refresh_feed and poll_due_feeds on a real SQLite database,
-fetching from a real local HTTP server."""
+"""sync_feeds, claim_due_feeds and refresh_feeds on a real SQLite database, fetching from a real
+local HTTP server."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
-import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
 
 import httpx
 import pytest
@@ -17,19 +15,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from support.feedserver import FeedItem, rss_document
 from support.rows import add_feed as add_feed_at
-from support.rows import load_feed
+from support.rows import load_feed, refresh_feed
 
 from monitor.config import FeedConfig, PollSettings
 from monitor.ingest.fetch import FetchKind, FetchLimits, make_http_client
-from monitor.ingest.refresh import (
-    CLAIM_LEASE_S,
-    MAX_RETRY_AFTER_S,
-    claim_due_feeds,
-    next_poll_delay_s,
-    poll_due_feeds,
-    refresh_feed,
-    sync_feeds,
-)
+from monitor.ingest.refresh import refresh_feeds
+from monitor.store.feeds import CLAIM_LEASE_S, claim_due_feeds, sync_feeds
 from monitor.store.models import Article, Feed
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -163,7 +154,7 @@ def test_claim_due_feeds_takes_due_active_feeds_oldest_first(sessions) -> None:
     assert load_feed(sessions, oldest).next_poll_at == NOW + timedelta(seconds=CLAIM_LEASE_S)
 
 
-# --------------------------------------------------------------------------- refresh_feed
+# --------------------------------------------------------------------------- one feed, through refresh_feeds
 
 
 async def test_refresh_stores_new_articles_and_schedules_the_next_poll(sessions, server, client) -> None:
@@ -356,11 +347,6 @@ async def test_explicit_interval_is_honoured_down_to_one_second(session_factory,
     assert load_feed(session_factory, default).next_poll_at == NOW + timedelta(hours=1)
 
 
-async def test_refresh_of_an_unknown_feed_raises(session_factory, client) -> None:
-    with pytest.raises(LookupError):
-        await refresh_feed(session_factory, client, 999, POLL, NOW)
-
-
 ARTICLE_PAGE = """<!doctype html><html><head><title>{title}</title></head><body>
 <nav><a href="/">Home</a> | <a href="/world">World</a> | <a href="/login">Sign in</a></nav>
 <article><h1>{title}</h1>
@@ -396,31 +382,7 @@ async def test_full_text_feeds_store_the_page_text_once(session_factory, server,
     assert len(server.requests_for("/a1.html")) == 1
 
 
-@pytest.mark.parametrize(
-    ("kind", "kwargs", "low", "high"),
-    [
-        (FetchKind.NEW_CONTENT, {"interval_s": 0.2}, 1, 1),
-        (FetchKind.NOT_MODIFIED, {"interval_s": None}, 900, 900),
-        (FetchKind.NEW_CONTENT, {"interval_s": None, "max_age_s": 3600}, 900, 900),
-        (FetchKind.NEW_CONTENT, {"interval_s": 120, "max_age_s": 3600}, 120, 120),
-        (FetchKind.GONE, {"interval_s": 60}, 21600, 21600),
-        (FetchKind.ERROR, {"errors": 1}, 54, 66),
-        (FetchKind.ERROR, {"errors": 10**6}, 0.9 * 21600, 21600),
-        ("parse_error", {"errors": 2}, 108, 132),
-        (FetchKind.RETRY_LATER, {"errors": 1, "retry_after_s": 10}, 54, 66),
-        (FetchKind.RETRY_LATER, {"errors": 1, "retry_after_s": 50000}, 50000, 50000),
-        (FetchKind.RETRY_LATER, {"errors": 1, "retry_after_s": 10**9}, MAX_RETRY_AFTER_S, MAX_RETRY_AFTER_S),
-    ],
-)
-def test_next_poll_delay(kind, kwargs: dict[str, Any], low: float, high: float) -> None:
-    """With the fixed schedule of POLL (interval written down)."""
-    arguments = {"interval_s": None, "errors": 0, **kwargs}
-    for seed in range(20):
-        delay = next_poll_delay_s(kind, poll=POLL, rng=random.Random(seed), **arguments)
-        assert low <= delay <= high
-
-
-# --------------------------------------------------------------------------- poll_due_feeds
+# --------------------------------------------------------------------------- refresh_feeds
 
 
 async def test_one_failing_feed_never_affects_the_others(session_factory, server, client) -> None:
@@ -438,7 +400,7 @@ async def test_one_failing_feed_never_affects_the_others(session_factory, server
         )
         session.commit()
 
-    results = {result.feed_name: result for result in await poll_due_feeds(session_factory, client, POLL, NOW)}
+    results = {result.feed_name: result for result in await refresh_feeds(session_factory, client, POLL, NOW)}
 
     assert set(results) == {"a", "b", "c", "down"}
     assert results["a"].new_articles == results["c"].new_articles == 2
@@ -458,9 +420,9 @@ async def test_only_due_feeds_are_polled(session_factory, server, client) -> Non
     server.set_feed("/later.xml", items(1))
     add_feed(session_factory, "due", server.url("/due.xml"))
     add_feed(session_factory, "later", server.url("/later.xml"), next_poll_at=NOW + timedelta(minutes=5))
-    results = await poll_due_feeds(session_factory, client, POLL, NOW)
+    results = await refresh_feeds(session_factory, client, POLL, NOW)
     assert [result.feed_name for result in results] == ["due"]
-    assert await poll_due_feeds(session_factory, client, POLL, NOW) == []  # rescheduled
+    assert await refresh_feeds(session_factory, client, POLL, NOW) == []  # rescheduled
 
 
 async def test_one_named_feed_or_all_feeds_regardless_of_schedule(session_factory, server, client) -> None:
@@ -469,12 +431,12 @@ async def test_one_named_feed_or_all_feeds_regardless_of_schedule(session_factor
         add_feed(session_factory, name, server.url("/feed.xml"), next_poll_at=NOW + timedelta(hours=1))
     add_feed(session_factory, "off", server.url("/feed.xml"), active=False)
 
-    only = await poll_due_feeds(session_factory, client, POLL, NOW, only_feed="y")
+    only = await refresh_feeds(session_factory, client, POLL, NOW, only_feed="y")
     assert [result.feed_name for result in only] == ["y"]
-    every = await poll_due_feeds(session_factory, client, POLL, NOW, all_feeds=True)
+    every = await refresh_feeds(session_factory, client, POLL, NOW, all_feeds=True)
     assert sorted(result.feed_name for result in every) == ["x", "y"]
     with pytest.raises(LookupError, match="no active feed named 'nope'"):
-        await poll_due_feeds(session_factory, client, POLL, NOW, only_feed="nope")
+        await refresh_feeds(session_factory, client, POLL, NOW, only_feed="nope")
 
 
 @pytest.mark.parametrize(("concurrency", "per_host", "expected"), [(10, 2, 2), (3, 10, 3)])
@@ -483,6 +445,6 @@ async def test_concurrency_limits(session_factory, server, client, concurrency, 
     for n in range(6):
         server.set_feed(f"/{n}.xml", items(1), delay_s=0.15)
         add_feed(session_factory, f"feed-{n}", server.url(f"/{n}.xml"))
-    results = await poll_due_feeds(session_factory, client, poll, NOW)
+    results = await refresh_feeds(session_factory, client, poll, NOW)
     assert len(results) == 6 and all(result.outcome is FetchKind.NEW_CONTENT for result in results)
     assert server.max_in_flight == expected

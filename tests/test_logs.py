@@ -17,9 +17,6 @@ from support.receivers import SlackReceiver, SmtpReceiver
 
 from monitor.logs import configure_logging
 
-# Services started here find the model already exported in their cache_dir.
-pytestmark = pytest.mark.usefixtures("exported_models")
-
 REPO = Path(__file__).resolve().parents[1]
 WEBHOOK_TOKEN = "Zq7secretWebhookToken"
 SMTP_PASSWORD = "smtp-Pa55word-secret"
@@ -36,6 +33,7 @@ def test_json_lines_carry_the_fixed_keys() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("exported_models")  # the service it starts finds the model exported
 def test_no_secret_reaches_the_logs_or_check_config(tmp_path: Path) -> None:
     article = FeedItem(
         title="North Korean hackers breached a state voter database, officials say",

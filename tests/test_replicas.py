@@ -12,17 +12,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import POSTGRES_URL, reset_postgres
 from sqlalchemy import func, select
 from support.feedserver import FeedItem, FeedServer, rss_document
 from support.receivers import SlackReceiver
 
-from monitor.store.db import make_engine, make_session_factory, upgrade
+from monitor.store.db import make_engine, make_session_factory
 from monitor.store.models import Alert, Article
 
 # Services started here find the model already exported in their cache_dir.
@@ -82,12 +80,8 @@ def wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-u
 
 
 @pytest.fixture
-def replicas_db() -> Iterator[str]:
-    reset_postgres()
-    engine = make_engine(POSTGRES_URL)
-    upgrade(engine)
-    engine.dispose()
-    yield POSTGRES_URL
+def replicas_db(empty_postgres: str) -> str:
+    return empty_postgres
 
 
 @pytest.mark.slow

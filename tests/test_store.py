@@ -92,7 +92,7 @@ def test_seed_knowledge_from_an_earlier_reader_is_derived_again(sessions: Sessio
     """Seed targets stored before targets carried an identity would never match a new one: the
     service derives the seed knowledge again instead of keeping them."""
     from monitor.analysis.facts import Fact, TargetIdentity
-    from monitor.process import ensure_seed_knowledge
+    from monitor.store.knowledge import ensure_seed_knowledge
 
     old = [Fact("target", "national elections", "", "evidence", "seed", "seed.txt")]
     new = [Fact("target", "national elections", TargetIdentity("United States", "election", "2020").key(), "evidence", "seed", "seed.txt")]

@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import select
 from support.feedserver import FeedItem, FeedServer, rss_document
 from support.resolver import ScriptedResolver
+from support.rows import refresh_feed
 
 from monitor.config import PollSettings
 from monitor.ingest.fetch import FetchKind, FetchLimits, fetch_feed, fetch_page, make_http_client
 from monitor.ingest.parse import canonical_url
-from monitor.ingest.refresh import poll_due_feeds, refresh_feed
+from monitor.ingest.refresh import refresh_feeds
 from monitor.ingest.urlguard import is_public, strict_http_url
 from monitor.store.models import Article, Feed
 
@@ -109,7 +110,7 @@ async def test_disguised_loopback_links_in_a_full_text_feed_are_never_fetched(
         session.add(Feed(name="full", url=server.url("/full.xml"), full_text=True, next_poll_at=NOW))
         session.add(Feed(name="plain", url=server.url("/plain.xml"), next_poll_at=NOW))
 
-    results = {r.feed_name: r for r in await poll_due_feeds(sqlite_sessions, client, POLL, NOW)}
+    results = {r.feed_name: r for r in await refresh_feeds(sqlite_sessions, client, POLL, NOW)}
 
     assert internal.requests == []
     assert results["full"].error is None and results["full"].new_articles == 3

@@ -19,6 +19,7 @@ from prometheus_client.samples import Sample
 from sqlalchemy import event
 
 from monitor.metrics import Metrics
+from monitor.outbox import pending_by_channel
 from monitor.store.db import SessionFactory, make_engine, make_session_factory
 from monitor.store.models import Alert
 from monitor.web import (
@@ -306,7 +307,7 @@ def test_refresh_outbox_reads_one_grouped_query(sqlite_sessions: SessionFactory)
     try:
         metrics = Metrics()
         with sqlite_sessions() as session:
-            metrics.refresh_outbox(session, now=now)
+            metrics.refresh_outbox(pending_by_channel(session), now=now)
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert len([s for s in statements if "alerts" in s]) == 1

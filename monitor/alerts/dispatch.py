@@ -1,61 +1,52 @@
-"""The outbox dispatcher: send due Alert rows, record each outcome, back off on failure.
+"""The dispatcher: send due outbox rows on every channel, record each outcome, back off on failure.
 
-An alert is a row first and a message second. Each row is claimed (a short lease on
-next_attempt_at) before it is sent and its outcome is committed right after, so a crash re-sends
-at most the one alert that was in flight, and two dispatchers never send the same row at once.
+dispatch_alerts reads top to bottom: for each channel at once, take its due rows oldest first;
+for each, claim it, decide what the channel is told, wait for the channel's turn, send, record.
 
-If the database goes away while a message is on the wire, the outcome is kept in memory and
-stored as soon as the database answers again (within the claim's lease), so the alert is not sent
-twice. Database steps run in worker threads: a database that is slow to answer (a SQLite file
-locked by another process) holds up the rows that need it, never the event loop.
+Each row is claimed (a short lease on next_attempt_at) before it is sent and its outcome is
+committed right after, so a crash re-sends at most the one alert that was in flight, and two
+dispatchers never send the same row at once. If the database goes away while a message is on the
+wire, the outcome is kept in memory and stored as soon as the database answers again (within the
+claim's lease), so the alert is not sent twice. Database steps run in worker threads: a database
+that is slow to answer holds up the rows that need it, never the event loop.
 
 Per channel (its settings under ``alerts.<channel>``): filters decide what the channel is told
 (rows it shows nothing of end "filtered"), ``rate_limit`` spaces its messages, a 429 pauses it, and
-for email ``digest`` gathers every due row into one message per period.
+a channel with a digest period gathers every due row into one message per period.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.alerts.channels import Channel, Delivery, DeliveryStatus
-from monitor.alerts.content import (
-    ALSO_REPORTED,
-    AlertContent,
-    AlsoReported,
-    filter_content,
-    payload_kind,
-)
+from monitor import outbox
+from monitor.alerts.channel import Channel, retry
+from monitor.alerts.channels import channel_filter, filter_content
+from monitor.backoff import backoff_s
 from monitor.config import AlertSettings, ChannelFilter
-from monitor.store.models import Alert, Article, Feed
+from monitor.outbox import RETRY_AFTER_MAX_S, AlertStatus, AlsoReported, Claimed, Delivery, DeliveryStatus, Payload
+from monitor.store.db import SessionFactory
 
 log = logging.getLogger("monitor.alerts.dispatch")
 
 # How long an outcome waits in memory for the database to come back, as a share of the claim's
 # lease (alerts.claim_lease): past the lease another dispatcher may send the row again.
 RECORD_PATIENCE = 0.75
-# A server's Retry-After is honoured, up to a day: beyond that it is more likely a bug.
-RETRY_AFTER_MAX_S = 86400.0
 # An "also reported" reply waits this long between looks for its parent alert to be delivered.
 PARENT_WAIT_S = 5.0
 
-PENDING, DELIVERED, DEAD, FILTERED = "pending", "delivered", "dead", "filtered"
-
-Clock = Callable[[], datetime]
 T = TypeVar("T")
+# Told of each attempt's outcome: (channel, alert id, new status). The service feeds its metrics.
+Observer = Callable[[str, int, str], None]
 
 
 @dataclass
@@ -66,664 +57,261 @@ class DispatchReport:
     filtered: int = 0
 
     def __add__(self, other: DispatchReport) -> DispatchReport:
-        return DispatchReport(
-            self.delivered + other.delivered,
-            self.retried + other.retried,
-            self.dead + other.dead,
-            self.filtered + other.filtered,
-        )
+        return DispatchReport(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     def count(self, status: str | None, rows: int = 1) -> None:
-        if status == DELIVERED:
+        if status == AlertStatus.DELIVERED:
             self.delivered += rows
-        elif status == DEAD:
+        elif status == AlertStatus.DEAD:
             self.dead += rows
-        elif status == PENDING:
+        elif status == AlertStatus.PENDING:
             self.retried += rows
-        elif status == FILTERED:
+        elif status == AlertStatus.FILTERED:
             self.filtered += rows
 
 
-def outbox_rows(
-    content: AlertContent | AlsoReported,
-    channels: Iterable[str],
-    article_id: int | None = None,
-) -> list[Alert]:
-    """One pending Alert per channel, carrying the content every channel renders."""
-    payload = content.model_dump(mode="json")
-    return [
-        Alert(article_id=article_id, channel=name, payload=payload) for name in channels
-    ]
-
-
-def backoff_s(
-    attempts: int, settings: AlertSettings, rng: Callable[[], float] = random.random
-) -> float:
-    """retry_base * 2**(attempts-1), capped at retry_max, then jittered down by up to half."""
-    raw = settings.retry_base * 2.0 ** min(attempts - 1, 60)
-    # Jitter spreads the retries of alerts that failed together (one outage) over time.
-    return min(raw, settings.retry_max) * (0.5 + 0.5 * rng())
-
-
-def retry_delay_s(delivery: Delivery, attempts: int, settings: AlertSettings) -> float:
-    asked = min(delivery.retry_after_s or 0.0, RETRY_AFTER_MAX_S)
-    return max(asked, backoff_s(attempts, settings))
-
-
-def channel_settings(settings: AlertSettings, name: str) -> ChannelFilter:
-    found = getattr(settings, name, None)
-    return found if isinstance(found, ChannelFilter) else ChannelFilter()
-
-
-def _patience(settings: AlertSettings) -> float:
-    return settings.claim_lease * RECORD_PATIENCE
-
-
-def _log(level: int, event: str, **fields: Any) -> None:
-    text = " ".join(
-        f"{key}={value}" for key, value in fields.items() if value is not None
-    )
-    log.log(level, f"{event} {text}", extra=fields)
-
-
-async def _db(step: Callable[..., T], *args: Any) -> T:
-    return await asyncio.to_thread(step, *args)
-
-
-# --- database steps (each one short transaction, never held across a send) ------------------
-
-
 @dataclass
-class Claimed:
-    payload: dict[str, Any]
-    attempts: int
-    feed_tags: list[str] | None
-    # For an "also reported" row: the parent alert's status and payload on this channel.
-    parent: tuple[str, dict[str, Any]] | None = None
+class _Plan:
+    """What to do with a claimed row: send ITEM, or set the row aside with STATUS and REASON."""
+
+    item: Payload | None = None
+    status: AlertStatus | None = None
+    reason: str = ""
+    later: datetime | None = None
 
 
-def _due_ids(
-    factory: sessionmaker[Session], channel: str, now: datetime, limit: int
-) -> list[int]:
-    with factory() as session:
-        query = (
-            select(Alert.id)
-            .where(
-                Alert.channel == channel,
-                Alert.status == PENDING,
-                Alert.next_attempt_at <= now,
-            )
-            .order_by(Alert.created_at, Alert.id)
-            .limit(limit)
-        )
-        return list(session.scalars(query))
-
-
-def _details(session: Session, alert: Alert, want_tags: bool) -> Claimed:
-    tags = None
-    if want_tags and alert.article_id is not None:
-        tags = session.scalar(
-            select(Feed.tags)
-            .join(Article, Article.feed_id == Feed.id)
-            .where(Article.id == alert.article_id)
-        )
-    parent = None
-    if payload_kind(alert.payload) == ALSO_REPORTED:
-        row = session.execute(
-            select(Alert.status, Alert.payload).where(
-                Alert.article_id == alert.payload.get("original_article_id"),
-                Alert.channel == alert.channel,
-            )
-        ).first()
-        parent = (row[0], row[1]) if row else None
-    return Claimed(dict(alert.payload), alert.attempts, list(tags or []), parent)
-
-
-def _claim(
-    factory: sessionmaker[Session],
-    alert_id: int,
-    now: datetime,
-    lease: timedelta,
-    want_tags: bool = False,
-) -> Claimed | None:
-    """The row's content if this dispatcher won it, None if another one took it first."""
-    with factory() as session:
-        claimed = session.execute(
-            update(Alert)
-            .where(
-                Alert.id == alert_id,
-                Alert.status == PENDING,
-                Alert.next_attempt_at <= now,
-            )
-            .values(next_attempt_at=now + lease)
-            .execution_options(synchronize_session=False)
-        )
-        session.commit()
-        if claimed.rowcount != 1:
-            return None
-        alert = session.get(Alert, alert_id)
-        return _details(session, alert, want_tags) if alert else None
-
-
-def _apply(
-    alert: Alert, delivery: Delivery, settings: AlertSettings, now: datetime
-) -> None:
-    alert.attempts += 1
-    if delivery.error:
-        alert.last_error = delivery.error
-    if delivery.status == DeliveryStatus.DELIVERED:
-        alert.status, alert.delivered_at = DELIVERED, now
-        if delivery.receipt:
-            alert.payload = {**alert.payload, "receipt": delivery.receipt}
-    elif (
-        delivery.status == DeliveryStatus.PERMANENT
-        or alert.attempts >= settings.max_attempts
-    ):
-        alert.status = DEAD
-    else:
-        delay = retry_delay_s(delivery, alert.attempts, settings)
-        alert.next_attempt_at = now + timedelta(seconds=delay)
-
-
-def _record(
-    factory: sessionmaker[Session],
-    alert_ids: list[int],
-    delivery: Delivery,
-    settings: AlertSettings,
-    now: datetime,
-) -> str:
-    """Store the outcome of one attempt (one message: one row, or a digest's rows); the new status."""
-    status = DEAD  # rows deleted while in flight: nothing left to record
-    with factory() as session:
-        for alert in session.scalars(select(Alert).where(Alert.id.in_(alert_ids))):
-            # A store retried after a lost connection may find that its first commit did land.
-            if alert.status == PENDING:
-                _apply(alert, delivery, settings, now)
-            status = alert.status
-        session.commit()
-    return status
-
-
-def _set_aside(
-    factory: sessionmaker[Session],
-    alert_ids: list[int],
-    status: str,
-    reason: str,
-    later: datetime | None = None,
-) -> str:
-    """Filter a row out, kill it without an attempt, or (PENDING) put it back until LATER."""
-    with factory() as session:
-        for alert in session.scalars(select(Alert).where(Alert.id.in_(alert_ids))):
-            alert.status = status
-            alert.last_error = reason
-            if later is not None:
-                alert.next_attempt_at = later
-        session.commit()
-    return status
-
-
-async def _store(
-    step: Callable[..., str],
-    *args: Any,
-    alert_ids: list[int],
-    channel: str,
-    patience_s: float,
-) -> str:
-    """Run a recording step; while the database is unreachable, keep trying within the lease."""
-    deadline = time.monotonic() + patience_s
-    delay = 0.1
-    while True:
-        try:
-            return await _db(step, *args)
-        except DBAPIError as exc:
-            if time.monotonic() + delay > deadline:
-                raise
-            _log(
-                logging.WARNING,
-                "alert outcome not stored, database unavailable; retrying",
-                alert_id=alert_ids[0] if len(alert_ids) == 1 else None,
-                alert_ids=alert_ids if len(alert_ids) > 1 else None,
-                channel=channel,
-                error=f"store: {type(exc.orig or exc).__name__}: {str(exc.orig or exc).strip()[:200]}",
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-
-# --- pacing: rate limits and a server's request to wait ------------------------------------
-
-
-class _Pace:
-    def __init__(self) -> None:
-        self.last_send = float("-inf")
-        self.paused_until = float("-inf")
-
-
-_paces: weakref.WeakKeyDictionary[Any, _Pace] = weakref.WeakKeyDictionary()
-
-
-def _pace_of(channel: Channel) -> _Pace:
+def _plan(channel: Channel, claimed: Claimed, filters: ChannelFilter, now: datetime, *, digest: bool) -> _Plan:
+    """What CHANNEL is told of a claimed row. In a digest an "also reported" line needs no parent:
+    it names the story it follows by title."""
     try:
-        return _paces.setdefault(channel, _Pace())
-    except TypeError:  # not weak-referenceable: no memory across rounds
-        return _Pace()
+        item = outbox.parse_payload(claimed.payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return _Plan(status=AlertStatus.DEAD, reason=f"dispatch: invalid payload: {where}: {first['msg']}")
+    if isinstance(item, AlsoReported):
+        if digest:
+            return _Plan(item)
+        return _follow_up_plan(channel, item, claimed.parent, now)
+    shown, why = filter_content(item, filters, claimed.feed_tags)
+    if shown is None:
+        return _Plan(status=AlertStatus.FILTERED, reason=why or "filtered")
+    return _Plan(shown)
 
 
-async def _wait_turn(pace: _Pace, rate_limit: float | None) -> None:
-    # The slot is taken before sleeping, so two dispatch rounds sharing a channel keep the pace.
-    now = time.monotonic()
-    slot = max(now, pace.last_send + (rate_limit or 0.0))
-    pace.last_send = slot
-    if slot > now:
-        await asyncio.sleep(slot - now)
-
-
-# --- sending ---------------------------------------------------------------------------------
-
-
-def _invalid(exc: ValidationError) -> Delivery:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return Delivery(
-        DeliveryStatus.PERMANENT, f"dispatch: invalid payload: {where}: {first['msg']}"
-    )
+def _follow_up_plan(
+    channel: Channel, item: AlsoReported, parent: tuple[str, dict[str, Any]] | None, now: datetime
+) -> _Plan:
+    if not channel.follows_up:
+        return _Plan(status=AlertStatus.FILTERED, reason=f"filtered: {channel.name} takes no also-reported lines")
+    if parent is None:
+        return _Plan(status=AlertStatus.FILTERED, reason="filtered: no alert on this channel to follow")
+    parent_status = parent[0]
+    if parent_status == AlertStatus.PENDING:
+        later = now + timedelta(seconds=PARENT_WAIT_S)
+        return _Plan(status=AlertStatus.PENDING, reason="waiting for the alert it follows", later=later)
+    if parent_status == AlertStatus.FILTERED:
+        return _Plan(status=AlertStatus.FILTERED, reason="filtered: the alert it follows was filtered")
+    if parent_status != AlertStatus.DELIVERED:
+        return _Plan(status=AlertStatus.DEAD, reason=f"dispatch: the alert it follows is {parent_status}; requeue both")
+    return _Plan(item)
 
 
 async def _guard(send: Awaitable[Delivery]) -> Delivery:
     try:
         return await send
-    except (
-        Exception
-    ) as exc:  # the dispatcher boundary: one broken send must not stop the rest
-        return Delivery(DeliveryStatus.RETRY, f"dispatch: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # the dispatcher boundary: one broken send must not stop the rest
+        return retry(f"dispatch: {type(exc).__name__}: {exc}")
 
 
-# Told of each attempt's outcome: (channel, alert id, new status). The service feeds its metrics.
-Observer = Callable[[str, int, str], None]
+def _log(level: int, event: str, **fields: Any) -> None:
+    text = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
+    log.log(level, f"{event} {text}", extra=fields)
 
 
-@dataclass
-class _Plan:
-    """What to do with a claimed row: send SEND, or set it aside with STATUS and REASON."""
+class _Pace:
+    """A channel's turn: when it last sent, and until when its server asked it to wait."""
 
-    send: Callable[[], Awaitable[Delivery]] | None = None
-    status: str | None = None
-    reason: str = ""
-    later: datetime | None = None
+    def __init__(self) -> None:
+        self.last_send = float("-inf")
+        self.paused_until = float("-inf")
 
-
-def _plan(
-    name: str,
-    channel: Channel,
-    alert_id: int,
-    claimed: Claimed,
-    filters: ChannelFilter,
-    now: datetime,
-) -> _Plan:
-    payload = claimed.payload
-    if payload_kind(payload) == ALSO_REPORTED:
-        try:
-            item = AlsoReported.model_validate(payload)
-        except ValidationError as exc:
-            invalid = _invalid(exc)
-            return _Plan(lambda: _as_coroutine(invalid))
-        reply = getattr(channel, "send_also_reported", None)
-        if reply is None:
-            return _Plan(
-                status=FILTERED, reason=f"filtered: {name} takes no also-reported lines"
-            )
-        if claimed.parent is None:
-            return _Plan(
-                status=FILTERED, reason="filtered: no alert on this channel to follow"
-            )
-        parent_status, parent_payload = claimed.parent
-        if parent_status == PENDING:
-            later = now + timedelta(seconds=PARENT_WAIT_S)
-            return _Plan(
-                status=PENDING, reason="waiting for the alert it follows", later=later
-            )
-        if parent_status == FILTERED:
-            return _Plan(
-                status=FILTERED, reason="filtered: the alert it follows was filtered"
-            )
-        if parent_status != DELIVERED:
-            return _Plan(
-                status=DEAD,
-                reason=f"dispatch: the alert it follows is {parent_status}; requeue both",
-            )
-        receipt = dict(parent_payload.get("receipt") or {})
-        return _Plan(lambda: _guard(reply(alert_id, item, receipt)))
-    try:
-        content = AlertContent.model_validate(payload)
-    except ValidationError as exc:
-        invalid = _invalid(exc)
-        return _Plan(lambda: _as_coroutine(invalid))
-    shown, why = filter_content(
-        content,
-        kinds=filters.kinds,
-        min_relevance=filters.min_relevance,
-        feed_tags=filters.feed_tags,
-        article_tags=claimed.feed_tags,
-    )
-    if shown is None:
-        return _Plan(status=FILTERED, reason=why or "filtered")
-    return _Plan(lambda: _guard(channel.send(alert_id, shown)))
+    async def wait_turn(self, rate_limit: float | None) -> None:
+        # The slot is taken before sleeping, so two dispatch rounds sharing a channel keep the pace.
+        now = time.monotonic()
+        slot = max(now, self.last_send + (rate_limit or 0.0))
+        self.last_send = slot
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
 
-async def _as_coroutine(delivery: Delivery) -> Delivery:
-    return delivery
+class Dispatcher:
+    """Sends what is due on each channel; remembers each channel's pace from one round to the next."""
 
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        channels: Mapping[str, Channel],
+        settings: AlertSettings,
+        observe: Observer | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._channels = dict(channels)
+        self._settings = settings
+        self._observe = observe
+        self._policy = outbox.RetryPolicy(settings.retry_base, settings.retry_max, settings.max_attempts)
+        self._paces = {name: _Pace() for name in channels}
 
-async def _deliver_one(
-    factory: sessionmaker[Session],
-    name: str,
-    channel: Channel,
-    alert_id: int,
-    settings: AlertSettings,
-    clock: Clock,
-    pace: _Pace,
-    observe: Observer | None = None,
-) -> tuple[str | None, Delivery | None]:
-    filters = channel_settings(settings, name)
-    lease = timedelta(seconds=settings.claim_lease)
-    claimed = await _db(
-        _claim, factory, alert_id, clock(), lease, bool(filters.feed_tags)
-    )
-    if claimed is None:
-        return None, None
-    plan = _plan(name, channel, alert_id, claimed, filters, clock())
-    if plan.send is None:
-        status = await _store(
-            _set_aside,
-            factory,
-            [alert_id],
-            plan.status,
-            plan.reason,
-            plan.later,
-            alert_ids=[alert_id],
-            channel=name,
-            patience_s=_patience(settings),
+    def paused(self, channel: str) -> bool:
+        """Whether CHANNEL is waiting out a server's Retry-After."""
+        return time.monotonic() < self._paces.setdefault(channel, _Pace()).paused_until
+
+    async def dispatch_alerts(self, now: datetime | None = None, limit: int = 100) -> DispatchReport:
+        """Send what is due on every channel; ``limit`` applies per channel.
+
+        Channels run concurrently, so a hanging Slack never delays email. Rows for a channel that
+        is not configured stay pending until it is.
+        """
+        clock: Callable[[], datetime] = (lambda: now) if now is not None else (lambda: datetime.now(UTC))
+        outcomes = await asyncio.gather(
+            *(self._drain(name, channel, clock, limit) for name, channel in self._channels.items()),
+            # A database error in one channel's loop must not leave the others running detached.
+            return_exceptions=True,
         )
+        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failures:
+            raise failures[0]
+        return sum((outcome for outcome in outcomes if isinstance(outcome, DispatchReport)), DispatchReport())
+
+    async def _drain(self, name: str, channel: Channel, clock: Callable[[], datetime], limit: int) -> DispatchReport:
+        """One channel's due alerts, oldest first, one at a time (messages keep their order)."""
+        if channel.digest_period_s:
+            return await self._drain_digest(name, channel, clock, channel.digest_period_s)
+        report = DispatchReport()
+        if self.paused(name):
+            return report
+        pace = self._paces[name]
+        for alert_id in await asyncio.to_thread(outbox.due_alert_ids, self._sessions, name, clock(), limit):
+            status, delivery = await self._deliver_one(name, channel, alert_id, clock, pace)
+            report.count(status)
+            if delivery is not None and delivery.retry_after_s is not None and delivery.status == DeliveryStatus.RETRY:
+                # The server asked the channel to wait: later alerts wait too, and keep their order.
+                pace.paused_until = time.monotonic() + min(delivery.retry_after_s, RETRY_AFTER_MAX_S)
+                break
+        return report
+
+    async def _deliver_one(
+        self, name: str, channel: Channel, alert_id: int, clock: Callable[[], datetime], pace: _Pace
+    ) -> tuple[str | None, Delivery | None]:
+        filters = channel_filter(self._settings, name)
+        claimed = await asyncio.to_thread(
+            outbox.claim_alert, self._sessions, alert_id, clock(), self._settings.claim_lease, bool(filters.feed_tags)
+        )
+        if claimed is None:
+            return None, None
+        plan = _plan(channel, claimed, filters, clock(), digest=False)
+        if plan.item is None:
+            assert plan.status is not None
+            status = await self._store(outbox.set_aside, [alert_id], name, plan.status, plan.reason, plan.later)
+            _log(logging.INFO, f"alert {status}", alert_id=alert_id, channel=name, reason=plan.reason)
+            return (None if status == AlertStatus.PENDING else status), None
+        await pace.wait_turn(filters.rate_limit)
+        started = time.monotonic()
+        if isinstance(plan.item, AlsoReported):
+            receipt = dict((claimed.parent or ("", {}))[1].get("receipt") or {})
+            delivery = await _guard(channel.send_also_reported(alert_id, plan.item, receipt))
+        else:
+            delivery = await _guard(channel.send(alert_id, plan.item))
+        duration_ms = round((time.monotonic() - started) * 1000)
+        status = await self._store(outbox.record_attempt, [alert_id], name, delivery, self._policy, clock())
+        event = {AlertStatus.DELIVERED: "alert delivered", AlertStatus.DEAD: "alert dead"}.get(status, "alert retry")
+        level = logging.INFO if status == AlertStatus.DELIVERED else logging.WARNING
         _log(
-            logging.INFO,
-            f"alert {status}",
+            level,
+            event,
             alert_id=alert_id,
             channel=name,
-            reason=plan.reason,
+            attempt=claimed.attempts + 1,
+            duration_ms=duration_ms,
+            error=delivery.error,
         )
-        return (None if status == PENDING else status), None
-    await _wait_turn(pace, filters.rate_limit)
-    started = time.monotonic()
-    delivery = await plan.send()
-    duration_ms = round((time.monotonic() - started) * 1000)
-    status = await _store(
-        _record,
-        factory,
-        [alert_id],
-        delivery,
-        settings,
-        clock(),
-        alert_ids=[alert_id],
-        channel=name,
-        patience_s=_patience(settings),
-    )
-    level = logging.INFO if status == DELIVERED else logging.WARNING
-    event = {DELIVERED: "alert delivered", DEAD: "alert dead"}.get(
-        status, "alert retry"
-    )
-    _log(
-        level,
-        event,
-        alert_id=alert_id,
-        channel=name,
-        attempt=claimed.attempts + 1,
-        duration_ms=duration_ms,
-        error=delivery.error,
-    )
-    if observe is not None:
-        observe(name, alert_id, status)
-    return status, delivery
+        if self._observe is not None:
+            self._observe(name, alert_id, status)
+        return status, delivery
 
-
-async def _drain(
-    factory: sessionmaker[Session],
-    name: str,
-    channel: Channel,
-    settings: AlertSettings,
-    clock: Clock,
-    limit: int,
-    observe: Observer | None = None,
-) -> DispatchReport:
-    """One channel's due alerts, oldest first, one at a time (messages keep their order)."""
-    digest = getattr(channel_settings(settings, name), "digest", None)
-    if digest and hasattr(channel, "send_digest"):
-        return await _drain_digest(
-            factory, name, channel, settings, clock, digest, observe
+    async def _drain_digest(
+        self, name: str, channel: Channel, clock: Callable[[], datetime], period_s: float
+    ) -> DispatchReport:
+        report = DispatchReport()
+        filters = channel_filter(self._settings, name)
+        lease_s, want_tags = self._settings.claim_lease, bool(filters.feed_tags)
+        claimed = await asyncio.to_thread(
+            outbox.claim_digest, self._sessions, name, clock(), period_s, lease_s, want_tags
         )
-    report = DispatchReport()
-    pace = _pace_of(channel)
-    if time.monotonic() < pace.paused_until:
+        items: list[Payload] = []
+        sent_ids: list[int] = []
+        for row in claimed:
+            plan = _plan(channel, row, filters, clock(), digest=True)
+            if plan.item is None:
+                assert plan.status is not None
+                report.count(await self._store(outbox.set_aside, [row.alert_id], name, plan.status, plan.reason))
+                continue
+            items.append(plan.item)
+            sent_ids.append(row.alert_id)
+        if not sent_ids:
+            return report
+        # The same rows make the same Message-ID, so a digest re-sent after a crash is a duplicate.
+        key = f"{sent_ids[0]}-{sent_ids[-1]}-{len(sent_ids)}"
+        started = time.monotonic()
+        delivery = await _guard(channel.send_digest(key, items))
+        status = await self._store(outbox.record_attempt, sent_ids, name, delivery, self._policy, clock())
+        report.count(status, len(sent_ids))
+        _log(
+            logging.INFO if status == AlertStatus.DELIVERED else logging.WARNING,
+            {AlertStatus.DELIVERED: "digest delivered", AlertStatus.DEAD: "digest dead"}.get(status, "digest retry"),
+            channel=name,
+            alerts=len(sent_ids),
+            digest=key,
+            duration_ms=round((time.monotonic() - started) * 1000),
+            error=delivery.error,
+        )
+        if self._observe is not None:
+            for alert_id in sent_ids:
+                self._observe(name, alert_id, status)
         return report
-    for alert_id in await _db(_due_ids, factory, name, clock(), limit):
-        status, delivery = await _deliver_one(
-            factory, name, channel, alert_id, settings, clock, pace, observe
-        )
-        report.count(status)
-        if (
-            delivery is not None
-            and delivery.retry_after_s is not None
-            and delivery.status == DeliveryStatus.RETRY
-        ):
-            # The server asked the channel to wait: later alerts wait too, and keep their order.
-            pace.paused_until = time.monotonic() + min(
-                delivery.retry_after_s, RETRY_AFTER_MAX_S
-            )
-            break
-    return report
 
-
-# --- email digest ----------------------------------------------------------------------------
-
-
-def _digest_claim(
-    factory: sessionmaker[Session],
-    channel: str,
-    now: datetime,
-    period_s: float,
-    lease: timedelta,
-    want_tags: bool,
-) -> list[tuple[int, Claimed]]:
-    """Every due row of CHANNEL if a digest is due now (one period after the last), claimed."""
-    with factory() as session:
-        due = list(
-            session.execute(
-                select(Alert.id, Alert.created_at)
-                .where(
-                    Alert.channel == channel,
-                    Alert.status == PENDING,
-                    Alert.next_attempt_at <= now,
+    async def _store(
+        self, step: Callable[..., AlertStatus], alert_ids: Sequence[int], channel: str, *args: Any
+    ) -> AlertStatus:
+        """Run a recording step; while the database is unreachable, keep trying within the lease."""
+        deadline = time.monotonic() + self._settings.claim_lease * RECORD_PATIENCE
+        attempt = 1
+        while True:
+            try:
+                return await asyncio.to_thread(step, self._sessions, list(alert_ids), *args)
+            except DBAPIError as exc:
+                delay = backoff_s(attempt, base_s=0.1, max_s=5.0)
+                if time.monotonic() + delay > deadline:
+                    raise
+                _log(
+                    logging.WARNING,
+                    "alert outcome not stored, database unavailable; retrying",
+                    alert_id=alert_ids[0] if len(alert_ids) == 1 else None,
+                    alert_ids=list(alert_ids) if len(alert_ids) > 1 else None,
+                    channel=channel,
+                    error=f"store: {type(exc.orig or exc).__name__}: {str(exc.orig or exc).strip()[:200]}",
                 )
-                .order_by(Alert.created_at, Alert.id)
-            )
-        )
-        if not due:
-            return []
-        last = session.scalar(
-            select(func.max(Alert.delivered_at)).where(
-                Alert.channel == channel, Alert.status == DELIVERED
-            )
-        )
-        due_at = (last or min(created for _, created in due)) + timedelta(
-            seconds=period_s
-        )
-        if now < due_at:
-            return []
-        ids = [alert_id for alert_id, _ in due]
-        won = set(
-            session.scalars(
-                update(Alert)
-                .where(
-                    Alert.id.in_(ids),
-                    Alert.status == PENDING,
-                    Alert.next_attempt_at <= now,
-                )
-                .values(next_attempt_at=now + lease)
-                .returning(Alert.id)
-                .execution_options(synchronize_session=False)
-            )
-        )
-        session.commit()
-        rows = session.scalars(
-            select(Alert).where(Alert.id.in_(won)).order_by(Alert.created_at, Alert.id)
-        )
-        return [(alert.id, _details(session, alert, want_tags)) for alert in rows]
-
-
-async def _drain_digest(
-    factory: sessionmaker[Session],
-    name: str,
-    channel: Any,
-    settings: AlertSettings,
-    clock: Clock,
-    period_s: float,
-    observe: Observer | None,
-) -> DispatchReport:
-    report = DispatchReport()
-    filters = channel_settings(settings, name)
-    lease = timedelta(seconds=settings.claim_lease)
-    claimed = await _db(
-        _digest_claim, factory, name, clock(), period_s, lease, bool(filters.feed_tags)
-    )
-    if not claimed:
-        return report
-    items: list[AlertContent | AlsoReported] = []
-    sent_ids: list[int] = []
-    for alert_id, row in claimed:
-        item: AlertContent | AlsoReported | None
-        why = None
-        try:
-            if payload_kind(row.payload) == ALSO_REPORTED:
-                item = AlsoReported.model_validate(row.payload)
-            else:
-                item, why = filter_content(
-                    AlertContent.model_validate(row.payload),
-                    kinds=filters.kinds,
-                    min_relevance=filters.min_relevance,
-                    feed_tags=filters.feed_tags,
-                    article_tags=row.feed_tags,
-                )
-        except ValidationError as exc:
-            error = _invalid(exc).error or "dispatch: invalid payload"
-            report.count(
-                await _store(
-                    _set_aside,
-                    factory,
-                    [alert_id],
-                    DEAD,
-                    error,
-                    alert_ids=[alert_id],
-                    channel=name,
-                    patience_s=_patience(settings),
-                )
-            )
-            continue
-        if item is None:
-            reason = why or "filtered"
-            report.count(
-                await _store(
-                    _set_aside,
-                    factory,
-                    [alert_id],
-                    FILTERED,
-                    reason,
-                    alert_ids=[alert_id],
-                    channel=name,
-                    patience_s=_patience(settings),
-                )
-            )
-            continue
-        items.append(item)
-        sent_ids.append(alert_id)
-    if not sent_ids:
-        return report
-    # The same rows make the same Message-ID, so a digest re-sent after a crash is a duplicate.
-    key = f"{sent_ids[0]}-{sent_ids[-1]}-{len(sent_ids)}"
-    started = time.monotonic()
-    delivery = await _guard(channel.send_digest(key, items))
-    status = await _store(
-        _record,
-        factory,
-        sent_ids,
-        delivery,
-        settings,
-        clock(),
-        alert_ids=sent_ids,
-        channel=name,
-        patience_s=_patience(settings),
-    )
-    report.count(status, len(sent_ids))
-    _log(
-        logging.INFO if status == DELIVERED else logging.WARNING,
-        {DELIVERED: "digest delivered", DEAD: "digest dead"}.get(
-            status, "digest retry"
-        ),
-        channel=name,
-        alerts=len(sent_ids),
-        digest=key,
-        duration_ms=round((time.monotonic() - started) * 1000),
-        error=delivery.error,
-    )
-    if observe is not None:
-        for alert_id in sent_ids:
-            observe(name, alert_id, status)
-    return report
-
-
-# --- the job ---------------------------------------------------------------------------------
+                await asyncio.sleep(delay)
+                attempt += 1
 
 
 async def dispatch_alerts(
-    session_factory: sessionmaker[Session],
+    sessions: SessionFactory,
     channels: Mapping[str, Channel],
     settings: AlertSettings,
     now: datetime | None = None,
     limit: int = 100,
     observe: Observer | None = None,
 ) -> DispatchReport:
-    """Send what is due on every configured channel; ``limit`` applies per channel.
-
-    Channels run concurrently, so a hanging Slack never delays email. Rows for a channel that
-    is not configured stay pending until it is.
-    """
-    clock: Clock = (lambda: now) if now is not None else (lambda: datetime.now(UTC))
-    outcomes = await asyncio.gather(
-        *(
-            _drain(session_factory, name, channel, settings, clock, limit, observe)
-            for name, channel in channels.items()
-        ),
-        # A database error in one channel's loop must not leave the others running detached.
-        return_exceptions=True,
-    )
-    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-    if failures:
-        raise failures[0]
-    return sum(
-        (outcome for outcome in outcomes if isinstance(outcome, DispatchReport)),
-        DispatchReport(),
-    )
-
-
-def retry_alerts(session: Session, ids: list[int] | None, all_failed: bool) -> int:
-    """Requeue dead alerts (the given ids, or all of them) with a fresh attempt budget; commits."""
-    query = update(Alert).where(Alert.status == DEAD)
-    if not all_failed:
-        if not ids:
-            return 0
-        query = query.where(Alert.id.in_(ids))
-    result = session.execute(
-        query.values(
-            status=PENDING, attempts=0, next_attempt_at=datetime.now(UTC)
-        ).execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return result.rowcount
+    """One round by a dispatcher of its own, which forgets each channel's pace afterwards."""
+    return await Dispatcher(sessions, channels, settings, observe).dispatch_alerts(now, limit)

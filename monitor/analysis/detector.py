@@ -82,7 +82,10 @@ class Detector:
         # The extractor's word cues screen every article cheaply; the reader parses those that pass.
         self.extractor = extractor or default_extractor()
         self.reader = reader or load_reader(settings.language_model, str(settings.vocabulary_dir) if settings.vocabulary_dir else None)
-        self.relevance = Relevance(embedder, corpus, settings, self.reader.v.topic_target_kinds)
+        # The topic's words decide relevance only for a seed corpus that is written in them (every
+        # seed document names an election, a vote or a campaign); another corpus goes without.
+        topic_words = bool(corpus.documents) and all(self.reader.names_the_topic(d.text) for d in corpus.documents)
+        self.relevance = Relevance(embedder, corpus, settings, self.reader.v.topic_target_kinds, topic_words=topic_words)
         self.novelty = Novelty(embedder, settings, self.extractor.c, self.reader.v.topic_target_kinds)
         self._extractions: OrderedDict[tuple[str, str], Extraction] = OrderedDict()
         self._readings: OrderedDict[tuple[str, str], Extraction] = OrderedDict()

@@ -78,7 +78,12 @@ class Extraction:
     accusations: list[Accusation] = field(default_factory=list)
     targets: list[TargetMention] = field(default_factory=list)
     denials: list[DenialMention] = field(default_factory=list)
+    # What a state says it did not do to ("the UAE made no effort to influence the election"): the
+    # allegation's target, for relevance and for what the denial is about, never a new target.
+    denied_targets: list[TargetMention] = field(default_factory=list)
     mentioned: set[str] = field(default_factory=set)
+    # How often the topic's own words (an election, a vote, a campaign) occur; None when unread.
+    topic_words: int | None = None
     mention_counts: dict[str, int] = field(default_factory=dict)
 
     def electorate(self, exclude: set[str] = frozenset()) -> str:  # type: ignore[assignment]

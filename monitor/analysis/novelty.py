@@ -201,6 +201,8 @@ class Novelty:
             return _Match(same[best], round(float(sims[best]), 4))
         best = int(sims.argmax())
         limit = self.settings.target_identity_threshold if threshold is None else threshold
+        if _bare(value):
+            limit = -1.0  # "American campaigns", "voters": a kind of thing and whose, nothing more to be new
         if float(sims[best]) >= limit or fold(value) == fold(same[best].value):
             return _Match(same[best], round(float(sims[best]), 4))
         return _Match(None, None)
@@ -348,6 +350,18 @@ def _same_identity(identity: TargetIdentity, fact: Fact) -> bool:
 
 
 _PERSON_AND_CAMPAIGN = {"candidate", "campaign"}
+
+
+def _bare(phrase: str) -> bool:
+    """Whether PHRASE is a bare noun, at most with whose it is: "voters", "American campaigns",
+    "the country's elections", not "Black voters" nor "local election offices"."""
+    countries = _country_words(phrase)
+    words = [w.removesuffix("'s").removesuffix("’s") for w in phrase.lower().split()]
+    rest = [w for w in words if w not in _DETERMINERS and w not in countries and not _YEAR.fullmatch(w)]
+    return len(rest) <= 1
+
+
+_DETERMINERS = {"the", "a", "an", "its", "their", "his", "her", "our", "this", "that", "these", "those", "country", "nation"}
 
 
 def _country_words(phrase: str) -> set[str]:

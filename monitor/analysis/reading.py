@@ -75,7 +75,11 @@ class Vocabulary:
     target_rejects: frozenset[str]
     request_verbs: frozenset[str]
     entourage_nouns: frozenset[str]
+    aspect_nouns: frozenset[str]
+    disguise_words: frozenset[str]
+    countering_verbs: frozenset[str]
     topic_target_kinds: frozenset[str]
+    topic_words: frozenset[str]
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Vocabulary:
@@ -114,6 +118,11 @@ class Reader:
         sentences = head + body
         docs = list(self.nlp.pipe(sentences, batch_size=64))
         return _ArticleReading(self, sentences, docs, len(head)).run()
+
+
+    def names_the_topic(self, text: str) -> bool:
+        """Whether TEXT uses one of the topic's own words (`topic_words`) at least once."""
+        return any(_in(t, self.v.topic_words) for doc in self.nlp.pipe(split_sentences(text)) for t in doc)
 
 
 def strip_dateline(text: str) -> str:
@@ -160,29 +169,52 @@ class _ArticleReading:
     def __init__(self, reader: Reader, sentences: list[str], docs: list[Any], title_sentences: int) -> None:
         self.r = reader
         self.v = reader.v
-        self.result = Extraction(sentences=sentences)
+        self.result = Extraction(sentences=sentences, topic_words=0)
         self.title_sentences = title_sentences
         self.sentences = [_Sentence(i, s, d, self._countries(s, d)) for i, (s, d) in enumerate(zip(sentences, docs, strict=True))]
         self.person_state: dict[str, str] = {}
         self.full_names: dict[str, str] = {}
         self.state_denier: dict[int, str] = {}  # sentence index -> the state denying in it
+        self.self_deniers: set[str] = set()  # states saying they did not do it ("we never interfered")
+        self.described: set[str] = set()  # people the article introduces as someone ("party leader X")
 
     def run(self) -> Extraction:
         for sentence in self.sentences:
+            # The title and the lead set the scene: the country whose politics the article is about
+            # is named there more surely than in the background paragraphs.
+            weight = 2 if sentence.index < self.title_sentences + 2 else 1
             for mention in {id(m): m for m in sentence.countries.values()}.values():
                 self.result.mentioned.add(mention.country)
-                self.result.mention_counts[mention.country] = self.result.mention_counts.get(mention.country, 0) + 1
+                self.result.mention_counts[mention.country] = self.result.mention_counts.get(mention.country, 0) + weight
             self._learn_people(sentence)
+            self.result.topic_words += sum(1 for t in sentence.doc if _in(t, self.v.topic_words))
         self._read_denials()
         deniers = {d.denier for d in self.result.denials if d.denier_is_state}
         for sentence in self.sentences:
             self.result.accusations += self._accusations(sentence, deniers)
+        self._drop_victims_denials()
+        deniers = {d.denier for d in self.result.denials if d.denier_is_state}
         # Whose a target is: never a state the article accuses or hears deny.
         actors = set(self.result.accused) | deniers
         for sentence in self.sentences:
             self.result.targets += self._targets(sentence, actors)
+            if sentence.index in self.state_denier:
+                self.result.denied_targets += self._targets(sentence, actors, denied=True)
         self._fill_whose(actors)
         return self.result
+
+    def _drop_victims_denials(self) -> None:
+        """In an article that accuses other states, a state that no one accuses and that does not
+        say itself that it did nothing denies no interference: its "fake" or "groundless" answers
+        someone else's claim (the victim's campaign calling leaked files fake)."""
+        accused = set(self.result.accused)
+        if not accused:
+            return  # who is accused is unread: the denier may well be the one
+        self.result.denials = [
+            d for d in self.result.denials if not d.denier_is_state or d.denier in accused or d.denier in self.self_deniers
+        ]
+        kept = {d.sentence_index for d in self.result.denials}
+        self.state_denier = {i: state for i, state in self.state_denier.items() if i in kept}
 
     def _fill_whose(self, actors: set[str]) -> None:
         """A target whose sentence does not say whose it is belongs to the country the article's
@@ -226,6 +258,8 @@ class _ArticleReading:
             for part in name.split():
                 self.full_names.setdefault(part, name)
             around = _noun_phrase_context(ent)
+            if _described(ent):
+                self.described.update([name, *name.split()])  # "opposition leader X", "X, a businessman"
             voices = [t for t in around if _in(t, self.v.state_voice_nouns) or t.i in sentence.countries]
             states = self._country_in(sentence, around)
             if states and any(_in(t, self.v.state_voice_nouns) or sentence.countries.get(t.i, None) for t in voices):
@@ -262,6 +296,10 @@ class _ArticleReading:
             node = node.head
             if _in(node, self.v.deny_verbs | self.v.weak_deny_verbs) and node.pos_ in ("VERB", "NOUN"):
                 return True
+            if _in(node, self.v.allegation_nouns) and node.dep_ == "nsubj" and any(
+                self._dismissive(c) for c in node.head.children if c.dep_ in ("acomp", "attr")
+            ):
+                return True  # "the allegation that Kremlin-backed media sought to ... was absurd"
         return False
 
     def _act_by_pronoun(self, token: Any) -> bool:
@@ -271,7 +309,7 @@ class _ArticleReading:
 
     def _actors_of(self, sentence: _Sentence, token: Any) -> Iterator[tuple[str, str]]:
         lemma = token.lemma_.lower()
-        if token.pos_ in ("VERB", "AUX") and self._act_verb(token) and self._is_act(token):
+        if token.pos_ in ("VERB", "AUX") and self._act_verb(token) and self._is_act(token) and not self._countermeasure(sentence, token):
             for agent in self._agents(token):
                 for country in self._actor_countries(sentence, agent):
                     yield country, f"{agent.text} {token.text}"
@@ -287,7 +325,7 @@ class _ArticleReading:
         if token.pos_ in ("NOUN", "PROPN") and self._act_noun(token):
             for owner in self._owners(sentence, token):
                 yield owner, f"{owner} {token.text}"
-        if token.pos_ in ("NOUN",) and lemma in self.v.accusation_nouns:
+        if token.pos_ in ("NOUN",) and lemma in self.v.accusation_nouns and not _countering(token):
             for child in token.children:
                 if child.dep_ == "prep" and child.lower_ in ("against", "on"):
                     for accused in _objects_of(child):
@@ -308,6 +346,19 @@ class _ArticleReading:
             for agent in (a for agent in agents for a in _with_conjuncts(agent)):
                 for country in self._actor_countries(sentence, agent):
                     yield country, f"{agent.text} behind"
+
+    def _countermeasure(self, sentence: _Sentence, verb: Any) -> bool:
+        """Whether VERB acts against an operation rather than doing one: "the U.S. disrupted a
+        Russian network", "Meta took down Iranian accounts"."""
+        if not (_in(verb, self.v.countering_verbs) or self._phrasal_in(verb, self.v.countering_verbs)):
+            return False
+        if any(_in(a, self.v.actor_nouns) for a in self._agents(verb)):
+            return False  # "Russian hackers disrupted the commission's website": hackers attack
+        objects = [c for c in verb.children if c.dep_ == "dobj"]
+        if not objects and verb.dep_ == "relcl":
+            objects = [verb.head]  # "the network the U.S. disrupted"
+        kinds = self.v.actor_nouns | self.v.act_nouns | self.v.qualified_act_nouns
+        return any(_in(o, kinds) and self._owners(sentence, o) for o in objects)
 
     def _act_in_call(self, verb: Any) -> bool:
         """Whether what a calling verb names is an act or aimed at a political target ("called the
@@ -392,8 +443,10 @@ class _ArticleReading:
     def _agents(self, verb: Any) -> list[Any]:
         """The doers of VERB: its subject, the "by" of a passive, the subject of the verb it
         completes ("tried to sway"), or the noun a relative or participle clause hangs from."""
-        if verb.dep_ in ("xcomp", "ccomp") and _in(verb.head, self.v.request_verbs):
-            return []  # "pressured Ukrainian officials to investigate": asked for, not done by them
+        if verb.dep_ in ("xcomp", "ccomp") and _in(verb.head, self.v.request_verbs) and not any(c.dep_ == "nsubj" for c in verb.children):
+            # "pressured Ukrainian officials to investigate": asked for, not done by them; but "tells
+            # partners networks inflamed the vote" reports what the networks did
+            return []
         agents = [c for c in verb.children if c.dep_ == "nsubj"]
         if verb.dep_ == "relcl" and any(a.lower_ in ("that", "which", "who") for a in agents):
             agents = [verb.head]  # "accounts that attacked candidates": the accounts did
@@ -443,9 +496,11 @@ class _ArticleReading:
         """The states an act or actor noun belongs to: "Russia's interference", "Iranian hackers",
         "a Kremlin-linked group", "interference by China", "hackers working for the GRU"."""
         owners: list[str] = []
+        # "fake American personas", "bogus Ukrainian news sites": the country is the disguise
+        disguised = any(_in(c, self.v.disguise_words) for c in noun.children if c.dep_ == "amod" and c.i < noun.i)
         for child in noun.children:
             if child.dep_ in ("poss", "amod", "compound", "nmod", "npadvmod") and child.i < noun.i:
-                owners += self._modifier_countries(sentence, child)
+                owners += [] if disguised and child.dep_ != "poss" else self._modifier_countries(sentence, child)
             elif child.dep_ in ("prep", "agent") and child.lower_ in ("by", "from"):
                 for obj in _objects_of(child):
                     owners += self._actor_countries(sentence, obj)
@@ -620,6 +675,8 @@ class _ArticleReading:
         denier, is_state, speaker = self._denier(sentence, subject, previous)
         if denier is None:
             return None
+        if is_state and not _in(cue, self.v.deny_verbs | self.v.weak_deny_verbs | self.v.calling_verbs | {"be"}):
+            self.self_deniers.add(denier)  # the act itself, negated: "did not interfere", "made no effort to" 
         return DenialMention(denier, is_state, denier if is_state else "", sentence.text, sentence.index, sentence.text, self._denied_words(cue), speaker)
 
     def _denial_cue(self, sentence: _Sentence) -> Any | None:
@@ -640,6 +697,9 @@ class _ArticleReading:
                         return token
             if lemma in self.v.calling_verbs and token.pos_ == "VERB":
                 inner = [t for c in token.children if c.dep_ in ("dobj", "oprd", "ccomp", "xcomp", "acomp", "attr") for t in c.subtree]
+                if any(_in(c, self.v.allegation_nouns) for c in token.children if c.dep_ == "dobj"):
+                    # "described the allegations as absurd" (but "described the videos as fake" accuses)
+                    inner += [t for c in token.children if c.dep_ == "prep" and c.lower_ == "as" for t in c.subtree]
                 said_of = [t for t in inner if _in(t, self.v.allegation_nouns) or self._act_word(t) or t.lower_ in ("them", "it", "this", "that")]
                 if any(self._dismissive(t) for t in inner) and said_of:
                     return token
@@ -648,15 +708,27 @@ class _ArticleReading:
                 subjects = [c for c in token.children if c.dep_ == "nsubj"]
                 if subjects and (subjects[0].pos_ == "PRON" or subjects[0].i in sentence.countries):
                     return token  # "the UAE made no effort to influence the election"
-            if lemma in self.v.self_denial_verbs and token.pos_ == "VERB" and _negated_here(token):
-                subjects = [c for c in token.children if c.dep_ == "nsubj"]
+            if lemma in self.v.self_denial_verbs and token.pos_ == "VERB" and self._negated_attempt(token):
+                # "Russia did not interfere", "the UAE did not try to influence the vote"
+                doer = token.head if token.dep_ == "xcomp" else token
+                subjects = [c for c in doer.children if c.dep_ == "nsubj"]
                 if subjects and (subjects[0].pos_ == "PRON" or subjects[0].i in sentence.countries):
                     return token
-            if self._dismissive(token) and token.pos_ in ("ADJ", "NOUN") and token.head.lemma_.lower() in {"be"} | self.v.calling_verbs:
+            if (
+                self._dismissive(token) and token.pos_ in ("ADJ", "NOUN") and token.head.lemma_.lower() in {"be"} | self.v.calling_verbs
+                and not _negated_here(token.head)  # "this is not a fantasy": the charge upheld
+                and not any(c.dep_ == "det" and c.lower_ == "no" for c in token.children)
+            ):
                 subject = [c for c in token.head.children if c.dep_ == "nsubj"]
                 if subject and (_in(subject[0], self.v.allegation_nouns) or subject[0].lower_ in ("this", "that", "it")):
                     return token.head
         return None
+
+    def _negated_attempt(self, verb: Any) -> bool:
+        """VERB is negated itself, or through the attempt it completes ("did not try to sway")."""
+        if _negated_here(verb):
+            return True
+        return verb.dep_ == "xcomp" and _in(verb.head, self.v.light_verbs) and _negated_here(verb.head)
 
     def _denier_token(self, cue: Any) -> Any | None:
         node = cue
@@ -690,7 +762,9 @@ class _ArticleReading:
             name = self._person_name(person)
             if name in self.person_state:
                 return self.person_state[name], True, name
-            if voices and previous and previous[1]:
+            if previous and previous[1] and (voices or not any(part in self.described for part in [name, *name.split()])):
+                # "the spokesman, Wang" or a name never introduced as anyone, right after a state
+                # denied: the state's voice, not a second denier
                 return previous[0], True, name
             return name, False, name
         if subject.pos_ == "PRON" or voices:
@@ -753,18 +827,21 @@ class _ArticleReading:
         return " ".join(t.text for t in words).replace(" 's", "'s")
 
     # ----- targets ---------------------------------------------------------------------------
-    def _targets(self, sentence: _Sentence, accused: set[str]) -> list[TargetMention]:
+    def _targets(self, sentence: _Sentence, accused: set[str], *, denied: bool = False) -> list[TargetMention]:
+        """What the acts in SENTENCE are aimed at; with DENIED, only the acts it says did not happen."""
         found: list[TargetMention] = []
         for token in sentence.doc:
             if not self._act_by_actor(sentence, token):
                 continue
-            if self._negated(token):
+            if self._negated(token) != denied:
                 continue
             for aim in self._aims(token):
                 phrase = self._phrase(sentence, aim)
                 if phrase is None:
                     continue
                 identity = self._identity(sentence, aim, phrase, accused)
+                if identity.kind == "other" and not identity.names and not denied:
+                    continue  # "the run-up", "credentials", "personalities": nothing one can name
                 found.append(TargetMention(_text(phrase), sentence.text, sentence.index, identity))
         return list({t.phrase.lower(): t for t in found}.values())
 
@@ -776,7 +853,8 @@ class _ArticleReading:
             if not agents:
                 return any(c.dep_ == "nsubjpass" for c in token.children) or token.dep_ in ("acl", "xcomp", "advcl")
             return any(
-                self._actor_countries(sentence, a) or _in(a, self.v.actor_nouns) or _in(a, self.v.act_nouns) or a.ent_type_ in ("ORG", "NORP", "GPE")
+                self._actor_countries(sentence, a) or _in(a, self.v.actor_nouns | self.v.act_nouns | self.v.qualified_act_nouns)
+                or a.ent_type_ in ("ORG", "NORP", "GPE")
                 for a in agents
             )
         if token.pos_ == "NOUN" and self._act_noun(token):
@@ -790,6 +868,8 @@ class _ArticleReading:
         aims: list[Any] = []
         verb = act.pos_ == "VERB"
         light = verb and _in(act, self.v.light_verbs)
+        if verb and act.dep_ == "acl" and act.tag_ == "VBN" and act.head.pos_ in ("NOUN", "PROPN") and not light:
+            aims.append(act.head)  # "Macron campaign hit by a hack": the noun the participle describes
         for child in act.children:
             if verb and child.dep_ in ("dobj", "nsubjpass"):
                 if not light or self._political(child):
@@ -805,7 +885,14 @@ class _ArticleReading:
                 aims += _objects_of(child)
             elif child.dep_ in ("acl", "xcomp", "advcl") and child.lemma_.lower() in ("target", "aim", "direct"):
                 aims += self._aimed_at(child)
+        # "sway the outcome of the election": what the outcome is of is the target
+        aims = [o for aim in aims for o in (self._aspect_of(aim) or [aim])]
         return [a for aim in aims for a in _with_conjuncts(aim)]
+
+    def _aspect_of(self, noun: Any) -> list[Any]:
+        if not _in(noun, self.v.aspect_nouns):
+            return []
+        return [o for c in noun.children if c.dep_ == "prep" and c.lower_ == "of" for o in _objects_of(c)]
 
     def _object_aims(self, noun: Any) -> list[Any]:
         """What an act's object is itself aimed at: "funded attacks on French lawmakers", "ran an
@@ -835,8 +922,10 @@ class _ArticleReading:
             return None
         if any(c.dep_ == "poss" and c.pos_ == "PRON" for c in head.children) and not any(
             t.pos_ == "PROPN" for t in head.subtree
-        ):
-            return None  # "his daughter", "its institutions": whose they are is another sentence's
+        ) and self.v.kind_of(head.lemma_.lower()) not in ("election", "parliament"):
+            # "his daughter", "its institutions": whose they are is another sentence's; "our
+            # election" is the speaker's country's, which the article names
+            return None
         keep = [head]
         for child in head.children:
             if child.dep_ in ("det", "predet") and child.i == head.left_edge.i:
@@ -861,7 +950,10 @@ class _ArticleReading:
     def _identity(self, sentence: _Sentence, head: Any, phrase: list[Any], accused: set[str]) -> TargetIdentity:
         # A country in the phrase itself says whose it is ("US election infrastructure"), even one
         # accused elsewhere in the article; only the sentence around it may name the actor instead.
-        whose = self._country_in(sentence, phrase)
+        # "Chinese-Canadian voters", "the Russian-speaking Estonian minority": the country nearest
+        # the head is whose they are.
+        before = [t for t in phrase if t.i < head.i]
+        whose = self._country_in(sentence, before)[-1:] or self._country_in(sentence, phrase)
         if not whose:
             whose = [c for c in self._country_in(sentence, _locatives(head)) if c not in accused]
         owner = whose[0] if whose else ""
@@ -872,10 +964,14 @@ class _ArticleReading:
             # "Biden's campaign staff", "the party's aides": the people around a campaign or a
             # party are that campaign's or party's target.
             kind = next((k for t in phrase if t.i != head.i and (k := self.v.kind_of(t.lemma_.lower())) in ("campaign", "party")), kind)
+        person_names = [t for t in phrase if t.pos_ == "PROPN" and t.ent_type_ in ("PERSON", "ORG", "NORP", "") and t.i != head.i and t.i not in sentence.countries]
+        if _in(head, self.v.entourage_nouns) and kind not in ("campaign", "party") and person_names:
+            kind = "campaign"  # "the Biden-Harris team", "Macron's staff": a candidate's people are the campaign
         names = [
             t.lower_.removesuffix("'s")
             for t in phrase
             if t.pos_ == "PROPN" and t.i not in sentence.countries and t.lower_.rstrip(".") not in self.v.person_titles
+            and t.ent_type_ not in ("DATE", "TIME")  # "the October election": a month is no name
             and self.v.kind_of(t.lemma_.lower()) is None
         ]
         return TargetIdentity(owner, kind, " ".join(dict.fromkeys(names)))
@@ -892,6 +988,11 @@ def _part_of_other_name(text: str, mention: CountryMention) -> bool:
     if re.match(r"\s+(?!(?:Foreign|Ministry|Embassy|Government|State|President|Prime|Supreme|Mission|Consulate|Army|Navy|Military|Intelligence)\b)[A-Z][a-z]", after):
         return not re.match(r"\s+[A-Z][a-z]+\s+(?:said|says|told|has|have|had|is|was)\b", after)
     return False
+
+
+def _countering(noun: Any) -> bool:
+    """"a counter-charge against Washington": the accused answering its accuser."""
+    return any(t.lower_ in ("counter", "counter-") for t in noun.doc[max(0, noun.i - 2) : noun.i]) or noun.lower_.startswith("counter")
 
 
 def _objects_of(prep: Any) -> list[Any]:
@@ -930,6 +1031,16 @@ def _in(token: Any, words: frozenset[str]) -> bool:
 
 def _negated_here(verb: Any) -> bool:
     return any(c.dep_ == "neg" or c.lower_ in ("never",) for c in verb.children)
+
+
+def _described(ent: Any) -> bool:
+    """Whether the parse gives a person's name a title or an apposition saying who they are."""
+    root = ent.root
+    words = [t for left in root.lefts for t in left.subtree]
+    words += [t for c in root.children if c.dep_ in ("appos", "relcl") for t in c.subtree]  # "Dong, who left the caucus"
+    if root.dep_ in ("compound", "appos"):
+        words.append(root.head)
+    return any(t.pos_ == "NOUN" or (t.pos_ == "PROPN" and t.ent_type_ != "PERSON") for t in words if not ent.start <= t.i < ent.end)
 
 
 def _noun_phrase_context(ent: Any) -> list[Any]:

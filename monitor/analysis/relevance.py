@@ -43,11 +43,14 @@ class Screen:
 
 
 class Relevance:
-    def __init__(self, embedder: Embedder, corpus: SeedCorpus, settings: AnalysisSettings, topic_kinds: frozenset[str]) -> None:
+    def __init__(
+        self, embedder: Embedder, corpus: SeedCorpus, settings: AnalysisSettings, topic_kinds: frozenset[str], *, topic_words: bool = False
+    ) -> None:
         self.embedder = embedder
         self.corpus = corpus
         self.settings = settings
         self.topic_kinds = topic_kinds
+        self.topic_words = topic_words  # whether an article must name the topic in its own words
         self._link: tuple[np.ndarray, np.ndarray] | None | bool = False  # False: not yet worked out
 
     def needs_screen(self, extraction: Extraction) -> bool:
@@ -87,7 +90,7 @@ class Relevance:
         best_chunk = sims.argmax(axis=1)
         best = sims.max(axis=1)
         claims = extraction.allegation_sentences()
-        if not (extraction.accusations or extraction.targets):
+        if not (extraction.accusations or extraction.targets or extraction.denied_targets):
             # No act of interference anywhere in the parse, nobody did anything to anyone: a denial
             # of "the accusation" or an accusation of breaking a trade deal is no allegation here.
             claims = []
@@ -110,6 +113,11 @@ class Relevance:
             reason = f"relevance {score:.2f}: allegation \"{shorten(extraction.sentences[index])}\" is closest to seed {chunk.source}"
         else:
             reason = f"relevance {score:.2f}: no one is accused and nothing is denied"
+        if self.topic_words and extraction.topic_words == 0:
+            # Not one election, vote, campaign, party or parliament in the whole text: whatever the
+            # state did, it was not done to the topic (the reader's `topic_words`).
+            score = min(score, self.settings.relevance_threshold - 0.01)
+            return score, seed, reason + "; the article never names an election, a vote, a campaign, a party or a parliament"
         link = self._topic_link(vectors[claims]) if claims else None
         aimed = self._topic_act(extraction)
         if aimed is not None and score < self.settings.relevance_threshold:
@@ -130,7 +138,7 @@ class Relevance:
         state: hit in a sentence that accuses one, or in an article in which a state denies."""
         accusing = {a.sentence_index for a in extraction.accusations}
         state_denies = any(d.denier_is_state for d in extraction.denials)
-        for target in extraction.targets:
+        for target in [*extraction.targets, *extraction.denied_targets]:
             if target.identity is None or target.identity.kind not in self.topic_kinds:
                 continue
             if target.sentence_index in accusing or state_denies:

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from monitor.backoff import retry_after_s
+from monitor.ingest.body import BadEncoding, TooLarge, drain_small_body, read_capped
 from monitor.ingest.urlguard import PRIVATE_OK, guarded_transport, refused_text, same_origin, strict_http_url
 from monitor.ingest.validators import usable_etag, usable_feed_url, usable_last_modified
-from monitor.retry_after import retry_after_s
 
 if TYPE_CHECKING:
     from monitor.config import PollSettings
@@ -91,14 +92,6 @@ class FetchOutcome:
     @property
     def ok(self) -> bool:
         return self.kind in (FetchKind.NEW_CONTENT, FetchKind.NOT_MODIFIED)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _BadEncoding(Exception):
-    pass
 
 
 def make_http_client(limits: FetchLimits, *, private_addresses: bool = False) -> httpx.AsyncClient:
@@ -209,9 +202,7 @@ async def fetch_feed(
     return await _bounded(exchange, url, limits, started)
 
 
-async def fetch_page(
-    client: httpx.AsyncClient, url: str, *, limits: FetchLimits, allow_private: bool
-) -> FetchOutcome:
+async def fetch_page(client: httpx.AsyncClient, url: str, *, limits: FetchLimits, allow_private: bool) -> FetchOutcome:
     """GET an article page; unless allow_private, every hop must go to public addresses."""
     started = time.perf_counter()
     headers = {"Accept-Encoding": ACCEPT_ENCODING}
@@ -250,7 +241,7 @@ async def _follow(
             permanent = permanent and response.status_code in (301, 308)
             if permanent:
                 moved_to = target
-            await _drain_small_body(response, {name.lower(): value for name, value in response.headers.items()})
+            await drain_small_body(response, {name.lower(): value for name, value in response.headers.items()})
         current = target
     raise httpx.TooManyRedirects("too many redirects")
 
@@ -293,13 +284,13 @@ async def _outcome(
     content = b""
     if kind is FetchKind.NEW_CONTENT:
         try:
-            content = await _read_capped(response, headers, limits.max_bytes)
-        except _TooLarge:
+            content = await read_capped(response, headers, limits.max_bytes)
+        except TooLarge:
             kind, error = FetchKind.ERROR, f"fetch: body exceeds the {limits.max_bytes} byte limit"
-        except _BadEncoding as exc:
+        except BadEncoding as exc:
             kind, error = FetchKind.ERROR, f"fetch: cannot decode body: {exc}"
     else:
-        await _drain_small_body(response, headers)
+        await drain_small_body(response, headers)
     retry_after = retry_after_s(headers.get("retry-after")) if status in (429, 503) else None
     if kind is FetchKind.RETRY_LATER and retry_after is not None:
         error = f"{error} (retry after {retry_after:g}s)"
@@ -314,7 +305,9 @@ async def _outcome(
         # A 304 may omit the validators; the ones we sent are still the current ones. A validator
         # that could not be sent back (not ASCII, longer than its column) is dropped here.
         etag=usable_etag(headers.get("etag") or (sent_etag if not_modified else None)),
-        last_modified=usable_last_modified(headers.get("last-modified") or (sent_last_modified if not_modified else None)),
+        last_modified=usable_last_modified(
+            headers.get("last-modified") or (sent_last_modified if not_modified else None)
+        ),
         retry_after_s=retry_after,
         max_age_s=_freshness_s(headers),
         error=error,
@@ -345,100 +338,6 @@ def _reason(status: int, reason: str) -> str:
         except ValueError:
             reason = "unknown status"
     return reason.lower()
-
-
-async def _read_capped(response: httpx.Response, headers: dict[str, str], max_bytes: int) -> bytes:
-    declared = _declared_length(headers)
-    if declared is not None and declared > max_bytes:
-        raise _TooLarge
-    decoder = _Decoder(headers.get("content-encoding", ""))
-    body = bytearray()
-    raw_total = 0
-    # Raw chunks, inflated here with a bound: a small gzip bomb never expands past the cap.
-    async for chunk in response.aiter_raw():
-        raw_total += len(chunk)
-        if raw_total > max_bytes:
-            raise _TooLarge
-        body += decoder.decode(chunk, max_bytes - len(body))
-    body += decoder.flush(max_bytes - len(body))
-    return bytes(body)
-
-
-# A body we do not use (a 304, an error page) is read and dropped when it is at most this long,
-# so that its connection can carry the next request; a longer one costs a new connection.
-DRAIN_MAX_BYTES = 64 * 1024
-DRAIN_TIMEOUT_S = 1.0
-
-
-async def _drain_small_body(response: httpx.Response, headers: dict[str, str]) -> None:
-    """Read an unused short body to its end: httpcore reuses a connection only after that.
-
-    Best effort: a body that is long, of unknown length, slow or broken is left unread (the
-    connection is closed), and never changes the outcome.
-    """
-    declared = _declared_length(headers)
-    if response.status_code != 304 and not (declared is not None and declared <= DRAIN_MAX_BYTES):
-        return
-    try:
-        async with asyncio.timeout(DRAIN_TIMEOUT_S):
-            async for _ in response.aiter_raw():
-                pass
-    except (TimeoutError, httpx.HTTPError, httpx.StreamError):
-        pass
-
-
-def _declared_length(headers: dict[str, str]) -> int | None:
-    # ASCII digits only: "²".isdigit() is true and int("²") raises.
-    declared = headers.get("content-length", "").strip()
-    return int(declared) if _ASCII_DIGITS.fullmatch(declared) else None
-
-
-_ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
-
-
-class _Decoder:
-    """Content-Encoding undone incrementally, never producing more than `room` bytes."""
-
-    def __init__(self, content_encoding: str) -> None:
-        encoding = content_encoding.strip().lower()
-        self._inflater: zlib._Decompress | None
-        self._raw_deflate_fallback = False
-        if encoding in ("", "identity"):
-            self._inflater = None
-        elif encoding in ("gzip", "x-gzip"):
-            self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self._inflater = zlib.decompressobj(zlib.MAX_WBITS)
-            # Some servers send raw deflate without the zlib header the RFC asks for.
-            self._raw_deflate_fallback = True
-        else:
-            raise _BadEncoding(f"unsupported content encoding {content_encoding!r}")
-
-    def decode(self, data: bytes, room: int) -> bytes:
-        if self._inflater is None:
-            if len(data) > room:
-                raise _TooLarge
-            return data
-        try:
-            out = self._inflater.decompress(data, room + 1)
-        except zlib.error as exc:
-            if not self._raw_deflate_fallback:
-                raise _BadEncoding(str(exc)) from None
-            self._raw_deflate_fallback = False
-            self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-            return self.decode(data, room)
-        self._raw_deflate_fallback = False
-        if len(out) > room:
-            raise _TooLarge
-        return out
-
-    def flush(self, room: int) -> bytes:
-        if self._inflater is None:
-            return b""
-        out = self._inflater.flush()
-        if len(out) > room:
-            raise _TooLarge
-        return out
 
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)

@@ -65,9 +65,7 @@ class ParsedFeed:
     problem: str | None
 
 
-def parse_feed(
-    content: bytes, *, url: str, headers: Mapping[str, str], max_entries: int | None = None
-) -> ParsedFeed:
+def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str], max_entries: int | None = None) -> ParsedFeed:
     """Entries of a feed document; raises FeedParseError when there is no feed in it.
 
     At most max_entries entries are read, the first ones (feeds put their newest first).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -42,6 +43,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ArticleStatus(StrEnum):
+    NEW = "new"
+    PROCESSED = "processed"
+    # Its analysis failed MAX_ATTEMPTS times; kept with its error.
+    FAILED = "failed"
+
+
+class AlertStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    # The channel's filters show nothing of it; never sent, kept for the record.
+    FILTERED = "filtered"
 
 
 class Base(DeclarativeBase):
@@ -103,7 +119,7 @@ class Article(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     published_at: Mapped[datetime | None]
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
-    status: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[str] = mapped_column(String(20), default=ArticleStatus.NEW)
     # A processor's claim on a new article; another replica may take it once this has passed.
     lease_until: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
@@ -177,7 +193,10 @@ class Finding(Base):
 
 
 class Alert(Base):
-    """The outbox: an alert is a row first and a message second, one row per channel."""
+    """The outbox: an alert is a row first and a message second, one row per channel.
+
+    monitor/outbox.py is the only code that creates or moves these rows.
+    """
 
     __tablename__ = "alerts"
     __table_args__ = (
@@ -189,7 +208,7 @@ class Alert(Base):
     article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
     channel: Mapped[str] = mapped_column(String(50))
     payload: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivered|dead
+    status: Mapped[str] = mapped_column(String(20), default=AlertStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)

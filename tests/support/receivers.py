@@ -36,7 +36,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
-from monitor.alerts.content import AlertContent, ClosestAllegation, FindingView
+from monitor.outbox import AlertContent, ClosestAllegation, FindingView
 
 # --- Slack ----------------------------------------------------------------------------------
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.alerts.dispatch import outbox_rows
+from monitor.config import PollSettings
+from monitor.ingest.refresh import RefreshResult, refresh_feeds
+from monitor.outbox import outbox_rows
 from monitor.store.models import Alert, Feed
 from support.receivers import alert_content
 
@@ -44,3 +48,17 @@ def enqueue(
 def alerts_by_id(sessions: sessionmaker[Session]) -> dict[int, Alert]:
     with sessions() as session:
         return {alert.id: alert for alert in session.scalars(select(Alert))}
+
+
+async def refresh_feed(
+    sessions: sessionmaker[Session],
+    client: httpx.AsyncClient,
+    feed_id: int,
+    poll: PollSettings,
+    now: datetime,
+    alert_channels: Sequence[str] = (),
+) -> RefreshResult:
+    """One feed refreshed now, due or not, through the service's own path (refresh_feeds)."""
+    name = load_feed(sessions, feed_id).name
+    [result] = await refresh_feeds(sessions, client, poll, now, only_feed=name, alert_channels=alert_channels)
+    return result
