@@ -271,7 +271,7 @@ def test_alert(ctx: click.Context, config_path: Path | None) -> None:
     settings = command_settings(ctx, config_path)
 
     async def go() -> dict[str, Any]:
-        async with make_http_client(FetchLimits.from_settings(settings.poll)) as http:
+        async with make_http_client(FetchLimits.from_settings(settings.poll), private_addresses=True) as http:
             channels = build_channels(settings.alerts, http)
             results = await asyncio.gather(*(channel.send(0, sample_alert()) for channel in channels.values()))
             return dict(zip(channels, results, strict=True))
