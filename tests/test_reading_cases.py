@@ -11,7 +11,9 @@ from tests.reading_cases import Case, load_cases
 
 MIN_CASES = 300
 MIN_CASES_PER_SHAPE = 12
-KINDS = frozenset({"election", "campaign", "candidate", "party", "parliament", "voters", "systems", "media", "companies"})
+KINDS = frozenset(
+    {"election", "campaign", "candidate", "party", "parliament", "voters", "systems", "media", "companies"}
+)
 
 
 def _case_ids(cases: Sequence[Case]) -> list[str]:

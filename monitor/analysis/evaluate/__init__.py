@@ -6,7 +6,6 @@ scored independently (each from the seeds afresh) and pooled by summing their co
 chooses thresholds on all files but one and scores the one left out with them.
 """
 
-
 from monitor.analysis.evaluate.baseline import evaluate_keyword_baseline
 from monitor.analysis.evaluate.replay import evaluate, evaluate_files, files_json, format_files, kb_seed_countries, pool
 from monitor.analysis.evaluate.scores import ArticleResult, EvalReport, Score, format_report, format_summary

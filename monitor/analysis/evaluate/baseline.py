@@ -14,8 +14,13 @@ from monitor.analysis.seeds import SeedDocument
 
 # What users type into a feed reader's keyword alert: interference or hacking words, election words,
 # and a country name nobody has alerted on yet.
-_INTERFERENCE_WORDS = re.compile(r"\b(interfer\w*|meddl\w*|influence operation\w*|disinformation|hack\w*|cyber\w*|phishing|breach\w*)\b", re.IGNORECASE)
-_ELECTION_WORDS = re.compile(r"\b(election\w*|elector\w*|vote\w*|voting|voters?|ballots?|campaign\w*|polls?|candidates?)\b", re.IGNORECASE)
+_INTERFERENCE_WORDS = re.compile(
+    r"\b(interfer\w*|meddl\w*|influence operation\w*|disinformation|hack\w*|cyber\w*|phishing|breach\w*)\b",
+    re.IGNORECASE,
+)
+_ELECTION_WORDS = re.compile(
+    r"\b(election\w*|elector\w*|vote\w*|voting|voters?|ballots?|campaign\w*|polls?|candidates?)\b", re.IGNORECASE
+)
 
 
 def evaluate_keyword_baseline(
@@ -45,7 +50,9 @@ def evaluate_keyword_baseline(
         _tally(relevance, relevant, bool(gold.get("relevant")))
         gold_countries = (gold.get("new") or {}).get("countries") or []
         hit = sum(1 for c in fresh if c in gold_countries)
-        _add_items(kinds["countries"], hit, len(fresh), sum(1 for c in gold_countries if c in fresh), len(gold_countries))
+        _add_items(
+            kinds["countries"], hit, len(fresh), sum(1 for c in gold_countries if c in fresh), len(gold_countries)
+        )
         for kind in ("targets", "denials"):
             _add_items(kinds[kind], 0, 0, 0, len((gold.get("new") or {}).get(kind) or []))
         if alert and gold.get("same_story_as"):
@@ -61,8 +68,20 @@ def evaluate_keyword_baseline(
                 relevance=1.0 if relevant else 0.0,
                 same_story_as=None,
                 gold_same_story_as=gold.get("same_story_as"),
-                reason=f"keywords matched; new country names: {', '.join(fresh)}" if alert else ("keywords matched, no new country name" if relevant else "keywords not matched"),
-                findings=[{"kind": "country", "value": c, "evidence": "", "closest": None, "similarity": None, "reason": "country name not seen before"} for c in fresh],
+                reason=f"keywords matched; new country names: {', '.join(fresh)}"
+                if alert
+                else ("keywords matched, no new country name" if relevant else "keywords not matched"),
+                findings=[
+                    {
+                        "kind": "country",
+                        "value": c,
+                        "evidence": "",
+                        "closest": None,
+                        "similarity": None,
+                        "reason": "country name not seen before",
+                    }
+                    for c in fresh
+                ],
             )
         )
     return EvalReport("keyword baseline", alerts, relevance, kinds, same_story_alerts, results)

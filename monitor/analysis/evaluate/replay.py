@@ -55,11 +55,16 @@ def evaluate(
         if alert and gold.get("same_story_as"):
             same_story_alerts += 1
         by_kind = {k: [f.value for f in analysis.findings if f.kind == k] for k in ("country", "target", "denial")}
-        for kind, gold_items in (("country", gold_new.get("countries") or []), ("denial", gold_new.get("denials") or [])):
+        for kind, gold_items in (
+            ("country", gold_new.get("countries") or []),
+            ("denial", gold_new.get("denials") or []),
+        ):
             predicted = list(dict.fromkeys(by_kind[kind]))
             hit_p = sum(1 for p in predicted if any(_same_name(p, g) for g in gold_items))
             hit_g = sum(1 for g in gold_items if any(_same_name(p, g) for p in predicted))
-            _add_items(kinds["countries" if kind == "country" else "denials"], hit_p, len(predicted), hit_g, len(gold_items))
+            _add_items(
+                kinds["countries" if kind == "country" else "denials"], hit_p, len(predicted), hit_g, len(gold_items)
+            )
         gold_targets = gold_new.get("targets") or []
         hit_p, hit_g = _match_targets(by_kind["target"], gold_targets, similar)
         _add_items(kinds["targets"], hit_p, len(by_kind["target"]), hit_g, len(gold_targets))
@@ -90,7 +95,9 @@ def evaluate(
         )
     report = EvalReport("detector", alerts, relevance, kinds, same_story_alerts, results)
     if baseline:
-        report.baseline = evaluate_keyword_baseline(stream, seed_documents=seed_documents, seed_facts=kb_seed_countries(seed_facts))
+        report.baseline = evaluate_keyword_baseline(
+            stream, seed_documents=seed_documents, seed_facts=kb_seed_countries(seed_facts)
+        )
     return report
 
 

@@ -224,7 +224,10 @@ def cross_validate(
 
 
 def _with_keyword_baselines(
-    folds: Sequence[Fold], streams: Mapping[str, Sequence[StreamRecord]], detector: Detector, documents: list[SeedDocument]
+    folds: Sequence[Fold],
+    streams: Mapping[str, Sequence[StreamRecord]],
+    detector: Detector,
+    documents: list[SeedDocument],
 ) -> list[Fold]:
     # The keyword rules have no thresholds: every file's baseline is out-of-file already.
     countries = kb_seed_countries(seed_knowledge(detector, documents))

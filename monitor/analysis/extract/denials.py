@@ -33,7 +33,9 @@ class _Denials:
             return None
         accused = denier if is_state else (result.accused[0] if result.accused else "")
         allegation = self._allegation_for(accused, result, sentence)
-        return DenialMention(denier, is_state, accused, sentence, index, allegation, self._denied(sentence[cue.end() :]))
+        return DenialMention(
+            denier, is_state, accused, sentence, index, allegation, self._denied(sentence[cue.end() :])
+        )
 
     def _denier(
         self,
@@ -56,7 +58,12 @@ class _Denials:
         speaker = f"{subject} {attribution or ''}"
         if self._voices.search(speaker):
             # "the Ministry of External Affairs said": the state whose conduct is denied.
-            charged = [m.country for m in mentions if self._actor_cue(sentence, m) or re.search(r"\b(?:on|of|against|about)\s+(?:so-called\s+)?$", sentence[: m.start].lower())]
+            charged = [
+                m.country
+                for m in mentions
+                if self._actor_cue(sentence, m)
+                or re.search(r"\b(?:on|of|against|about)\s+(?:so-called\s+)?$", sentence[: m.start].lower())
+            ]
             if charged:
                 return charged[0], True
             if previous is not None and previous[1]:
@@ -72,18 +79,27 @@ class _Denials:
         if previous is not None:
             return previous
         return None, False
+
     def _body(self, text: str) -> str | None:
         """ "The Harris campaign said": a named body speaking, as "Harris campaign"."""
         match = re.search(rf"\b((?:[A-Z][\w'-]+\s+){{1,3}})({'|'.join(map(re.escape, self._body_nouns))})\b", text)
         if not match:
             return None
-        name = [w for w in match.group(1).split() if w.lower() not in ("the", "a", "an") and w.lower().rstrip(".") not in self._titles]
+        name = [
+            w
+            for w in match.group(1).split()
+            if w.lower() not in ("the", "a", "an") and w.lower().rstrip(".") not in self._titles
+        ]
         if not name or self.gazetteer.find(" ".join(name)):
             return None
         return " ".join([*name, match.group(2)])
 
     def _denial_cue(self, sentence: str) -> re.Match[str] | None:
-        if self._not_denials.search(sentence) and not self._deny.search(sentence) and not self._dismissive.search(sentence):
+        if (
+            self._not_denials.search(sentence)
+            and not self._deny.search(sentence)
+            and not self._dismissive.search(sentence)
+        ):
             return None
         deny = self._deny.search(sentence)
         if deny:
@@ -95,7 +111,10 @@ class _Denials:
                     return reject
         dismissive = self._dismissive.search(sentence)
         if dismissive and (self._allegation_nouns.search(sentence) or '"' in sentence):
-            said = re.search(r"\b(?:called|calling|calls|described|describing|termed|labelled|branded|said|says|told|cries|cried)\b", sentence)
+            said = re.search(
+                r"\b(?:called|calling|calls|described|describing|termed|labelled|branded|said|says|told|cries|cried)\b",
+                sentence,
+            )
             return said or dismissive
         statement = self._statements.search(sentence)
         if statement:
@@ -110,9 +129,25 @@ class _Denials:
         rest = re.split(r';|,"', rest.strip(" ,:"), maxsplit=1)[0].strip(" \"'")
         text = self._dismissive.sub(" ", self._allegation_nouns.sub(" ", rest))
         content = [
-            w for w in re.findall(r"[A-Za-z][\w'-]+", text)
-            if w.lower() not in self._target_stops and w.lower() not in self._drop_leading and w.lower() not in self._negators
-            and w.lower() not in ("said", "says", "called", "calls", "calling", "described", "as", "all", "completely", "malicious", "any")
+            w
+            for w in re.findall(r"[A-Za-z][\w'-]+", text)
+            if w.lower() not in self._target_stops
+            and w.lower() not in self._drop_leading
+            and w.lower() not in self._negators
+            and w.lower()
+            not in (
+                "said",
+                "says",
+                "called",
+                "calls",
+                "calling",
+                "described",
+                "as",
+                "all",
+                "completely",
+                "malicious",
+                "any",
+            )
             and not self.gazetteer.find(w)
         ]
         content = [w for w in content if not _DATE_WORD.fullmatch(w)]
@@ -128,9 +163,14 @@ class _Denials:
             # "Beijing, which dismissed", "China's embassy": the speaker even after a preposition.
             if re.match(r"\s*,\s*which\b", after):
                 return m.country
-            if re.search(r"\b(?:in|to|at|from|against|of|on|with|by|over|about|for|urged|asked|told|that)\s+(?:the\s+|its\s+)?$", before):
+            if re.search(
+                r"\b(?:in|to|at|from|against|of|on|with|by|over|about|for|urged|asked|told|that)\s+(?:the\s+|its\s+)?$",
+                before,
+            ):
                 continue
-            if re.match(r"(?:'s)?\s*(?:\w+\s+)?(?:embassy|mission|ministry|foreign|spokes|government|state media)", after):
+            if re.match(
+                r"(?:'s)?\s*(?:\w+\s+)?(?:embassy|mission|ministry|foreign|spokes|government|state media)", after
+            ):
                 return m.country
             # The subject comes early: a country deep in a long clause is more likely an object.
             if len(before.split()) > 12 and not re.search(r"(?:;|, (?:and|but)|\band\b)\s*$", before):
@@ -157,15 +197,34 @@ class _Denials:
             # mid-sentence ("Dong" in "won by Han Dong"), which rules out "Such" or "Baseless".
             if not re.search(rf"[a-z,]\s+(?:[A-Z][a-z]+\s+)?{re.escape(name.split()[-1])}\b", body):
                 continue
-            if re.search(r"\b(?:Twitter|Facebook|Post|Times|News|Reuters|Ministry|Office|Department|Commission|Affairs)\b", name):
+            if re.search(
+                r"\b(?:Twitter|Facebook|Post|Times|News|Reuters|Ministry|Office|Department|Commission|Affairs)\b", name
+            ):
                 continue
             parts = [p for p in name.split() if p.lower().rstrip(".") not in self._titles]
             if not parts:
                 continue
             candidate = " ".join(parts)
-            if self.gazetteer.find(candidate) or candidate.lower() in ("the", "on", "in", "a", "however", "but", "and", "both", "it", "he", "she", "they", "we"):
+            if self.gazetteer.find(candidate) or candidate.lower() in (
+                "the",
+                "on",
+                "in",
+                "a",
+                "however",
+                "but",
+                "and",
+                "both",
+                "it",
+                "he",
+                "she",
+                "they",
+                "we",
+            ):
                 continue
-            if re.fullmatch(r"(?:January|February|March|April|May|June|July|August|September|October|November|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|The|On|In|However|Last|Reportedly|Despite|Earlier|Later|Meanwhile)", candidate):
+            if re.fullmatch(
+                r"(?:January|February|March|April|May|June|July|August|September|October|November|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|The|On|In|However|Last|Reportedly|Despite|Earlier|Later|Meanwhile)",
+                candidate,
+            ):
                 continue
             return candidate
         return None

@@ -54,7 +54,9 @@ class Extractor(_Denials):
         self._drop_leading = {w.lower() for w in c["target_drop_leading"]}
         self._rejects = {w.lower() for w in c["target_rejects"]}
         verbs = "|".join(re.escape(v) for v in c["passive_target_verbs"])
-        self._passive = re.compile(rf"([\w' -]{{3,90}}?)\s+(?:has|have|had|was|were)\s+(?:been\s+)?(?:{verbs})\s+by\b", re.IGNORECASE)
+        self._passive = re.compile(
+            rf"([\w' -]{{3,90}}?)\s+(?:has|have|had|was|were)\s+(?:been\s+)?(?:{verbs})\s+by\b", re.IGNORECASE
+        )
 
     # ----- the whole article -------------------------------------------------------------
     def extract(self, title: str, text: str) -> Extraction:
@@ -91,7 +93,9 @@ class Extractor(_Denials):
         for m in self.gazetteer.find(sentence):
             after = sentence[m.end : m.end + 30]
             # "The Washington Post", "Taiwan FactCheck Center": part of another proper name.
-            if m.kind in ("name", "capital") and re.match(r"\s+(?!(?:Foreign|Ministry|Embassy|Government|State|President|Prime|Supreme)\b)[A-Z][a-z]", after):
+            if m.kind in ("name", "capital") and re.match(
+                r"\s+(?!(?:Foreign|Ministry|Embassy|Government|State|President|Prime|Supreme)\b)[A-Z][a-z]", after
+            ):
                 if not re.match(r"\s+[A-Z][a-z]+\s+(?:said|says|told|has|have|had|is|was)\b", after):
                     continue
             found.append(m)
@@ -115,7 +119,12 @@ class Extractor(_Denials):
             return ""
         if re.search(r"\bpro-$", before):
             return "pro-" if m.kind == "adjective" else ""
-        located = bool(re.search(r"\b(?:in|at|into|against|targeting|targeted|for|with|across|inside|toward|towards)\s+(?:the\s+)?$", before))
+        located = bool(
+            re.search(
+                r"\b(?:in|at|into|against|targeting|targeted|for|with|across|inside|toward|towards)\s+(?:the\s+)?$",
+                before,
+            )
+        )
         if m.kind in ("state_media", "state_organ", "threat_group"):
             return "" if located else f"{m.alias} is a state-linked name"
         suffix = re.match(r"-(\w+)", after_lower)
@@ -133,7 +142,10 @@ class Extractor(_Denials):
             return f"{weak.group(1)} {weak.group(2)} {m.alias}"
         if re.search(r"\b(?:pins?|pinned|pinning)\b[^.]{0,60}\bon\s+$", tail):
             return f"pinned on {m.alias}"
-        if re.match(r"(?:\s+(?:was|were|is|are|been|being|has been|have been))?\s+(?:accused|blamed)\s+(?:of|over|for)\b", after_lower):
+        if re.match(
+            r"(?:\s+(?:was|were|is|are|been|being|has been|have been))?\s+(?:accused|blamed)\s+(?:of|over|for)\b",
+            after_lower,
+        ):
             return f"{m.alias} accused"
         if tokens[:1] in (["'s"], ["'"]):
             tokens = tokens[1:]
@@ -159,7 +171,12 @@ class Extractor(_Denials):
             return True
         at = next(i for i, t in enumerate(tokens) if t in ("of", "for"))
         charge = tokens[at + 1 : at + 3]
-        return any(t in self._actor_verbs or t in self._actor_nouns or t.startswith(("interfer", "meddl", "hack", "cyber", "attack", "malicious", "breach")) for t in charge)
+        return any(
+            t in self._actor_verbs
+            or t in self._actor_nouns
+            or t.startswith(("interfer", "meddl", "hack", "cyber", "attack", "malicious", "breach"))
+            for t in charge
+        )
 
     def _verb_after(self, tokens: list[str], *, allow_adjective: bool) -> str:
         for token in tokens[:6]:
@@ -170,7 +187,9 @@ class Extractor(_Denials):
                 following = tokens[at + 1 : at + 3]
                 if following[:1] and following[0] in self._framing_nouns:
                     return ""  # "U.S. hacking allegations": the accuser's words
-                if token in ("working", "works", "work") and not (following[:1] == ["to"] and following[1:] and following[1] in self._actor_verbs):
+                if token in ("working", "works", "work") and not (
+                    following[:1] == ["to"] and following[1:] and following[1] in self._actor_verbs
+                ):
                     return ""
                 return token if allow_adjective or token == "behind" else ""
             # Tokens are lower-cased here; a place name ("officials in Canada have tried") is looked up
@@ -187,18 +206,28 @@ class Extractor(_Denials):
         of the denial, not an allegation an analyst would record."""
         if not result.accusations:
             return
-        counter = re.compile(r"\b(?:on the contrary|it is|itself|instead|accus\w+ \w+ (?:politicians )?of|accusing)\b", re.IGNORECASE)
+        counter = re.compile(
+            r"\b(?:on the contrary|it is|itself|instead|accus\w+ \w+ (?:politicians )?of|accusing)\b", re.IGNORECASE
+        )
         kept = []
         for a in result.accusations:
             sentence = a.evidence
-            if counter.search(sentence) and re.search(r"\b(?:affairs|hyping|threat|blaming)\b", sentence, re.IGNORECASE):
+            if counter.search(sentence) and re.search(
+                r"\b(?:affairs|hyping|threat|blaming)\b", sentence, re.IGNORECASE
+            ):
                 continue
             kept.append(a)
         result.accusations = kept
 
     # ----- targets ------------------------------------------------------------------------
     def _mentions_attacker(self, sentence: str) -> bool:
-        return bool(re.search(r"\b(?:hackers|attackers|intruders|the group|actors|operatives|agents|adversaries|foreign (?:individuals|parties|entities|states|powers|governments))\b", sentence, re.IGNORECASE))
+        return bool(
+            re.search(
+                r"\b(?:hackers|attackers|intruders|the group|actors|operatives|agents|adversaries|foreign (?:individuals|parties|entities|states|powers|governments))\b",
+                sentence,
+                re.IGNORECASE,
+            )
+        )
 
     def _targets(self, sentence: str, mentions: list[CountryMention]) -> list[str]:
         phrases: list[str] = []
@@ -217,7 +246,11 @@ class Extractor(_Denials):
         tokens = _TOKEN.findall(text)
         kept: list[str] = []
         for token in reversed(tokens):
-            if not re.match(r"[A-Za-z0-9']", token) or token.lower() in self._target_stops or token.lower() in ("whether", "confirmed", "said", "we"):
+            if (
+                not re.match(r"[A-Za-z0-9']", token)
+                or token.lower() in self._target_stops
+                or token.lower() in ("whether", "confirmed", "said", "we")
+            ):
                 break
             kept.insert(0, token)
         while kept and kept[0].lower() in self._drop_leading:
@@ -253,7 +286,11 @@ class Extractor(_Denials):
             i += 1
         while kept and kept[0].lower() in self._drop_leading:
             kept.pop(0)
-        while kept and (kept[-1].lower() in self._drop_leading or kept[-1].lower() in ("of", "and", "associated", "affiliated", "'s", "critical", "working", "close", "connected", "linked")):
+        while kept and (
+            kept[-1].lower() in self._drop_leading
+            or kept[-1].lower()
+            in ("of", "and", "associated", "affiliated", "'s", "critical", "working", "close", "connected", "linked")
+        ):
             kept.pop()
         return " ".join(kept).replace(" 's", "'s").strip()
 
@@ -280,7 +317,11 @@ class Extractor(_Denials):
             return False
         words = phrase.split()
         # One lower-case word is a target only as a plural noun ("voters", "journalists").
-        if len(words) == 1 and words[0].islower() and not (words[0].endswith("s") and not words[0].endswith(("ss", "ous"))):
+        if (
+            len(words) == 1
+            and words[0].islower()
+            and not (words[0].endswith("s") and not words[0].endswith(("ss", "ous")))
+        ):
             return False
         # A bare country is where an operation lands, not what it targets.
         found = self.gazetteer.find(phrase)

@@ -37,7 +37,9 @@ class _Accusations:
             if self._under_denial(token) and sentence.index in self.state_denier:
                 # "Beijing rejected claims that it meddled": the pronoun is the denying state
                 if self._act_by_pronoun(token):
-                    found.append(Accusation(self.state_denier[sentence.index], sentence.text, sentence.index, f"it {token.text}"))
+                    found.append(
+                        Accusation(self.state_denier[sentence.index], sentence.text, sentence.index, f"it {token.text}")
+                    )
         unique = {a.country: a for a in reversed(found)}
         return [a for a in found if unique[a.country] is a]
 
@@ -53,7 +55,9 @@ class _Accusations:
             return speaker.lower_ in ("it", "he", "she", "they", "we")
         phrase = [t for t in speaker.subtree if t.dep_ != "relcl" and not _inside(t, speaker, ("relcl", "acl"))]
         # "the embassy", "the Ministry of External Affairs": a state's voice that names no state
-        return _in(speaker, self.v.state_voice_nouns) and not any(t.ent_type_ in ("GPE", "NORP", "PERSON") for t in phrase)
+        return _in(speaker, self.v.state_voice_nouns) and not any(
+            t.ent_type_ in ("GPE", "NORP", "PERSON") for t in phrase
+        )
 
     def _under_denial(self, token: Any) -> bool:
         """Whether TOKEN is in what a denial says is untrue ("denied that Moscow had interfered")."""
@@ -64,8 +68,10 @@ class _Accusations:
             node = node.head
             if _in(node, self.v.deny_verbs | self.v.weak_deny_verbs) and node.pos_ in ("VERB", "NOUN"):
                 return True
-            if _in(node, self.v.allegation_nouns) and node.dep_ == "nsubj" and any(
-                self._dismissive(c) for c in node.head.children if c.dep_ in ("acomp", "attr")
+            if (
+                _in(node, self.v.allegation_nouns)
+                and node.dep_ == "nsubj"
+                and any(self._dismissive(c) for c in node.head.children if c.dep_ in ("acomp", "attr"))
             ):
                 return True  # "the allegation that Kremlin-backed media sought to ... was absurd"
         return False
@@ -77,7 +83,12 @@ class _Accusations:
 
     def _actors_of(self, sentence: _Sentence, token: Any) -> Iterator[tuple[str, str]]:
         lemma = token.lemma_.lower()
-        if token.pos_ in ("VERB", "AUX") and self._act_verb(token) and self._is_act(token) and not self._countermeasure(sentence, token):
+        if (
+            token.pos_ in ("VERB", "AUX")
+            and self._act_verb(token)
+            and self._is_act(token)
+            and not self._countermeasure(sentence, token)
+        ):
             for agent in self._agents(token):
                 for country in self._actor_countries(sentence, agent):
                     yield country, f"{agent.text} {token.text}"
@@ -141,8 +152,11 @@ class _Accusations:
             return []  # "call into question", "called for": no thing is being called anything
         start = max(o.i for o in objects)
         return [
-            t for t in verb.subtree
-            if t.i > start and t.pos_ in ("NOUN", "PROPN") and self.v.kind_of(t.lemma_.lower()) is None
+            t
+            for t in verb.subtree
+            if t.i > start
+            and t.pos_ in ("NOUN", "PROPN")
+            and self.v.kind_of(t.lemma_.lower()) is None
             and not _inside(t, verb, ("relcl", "ccomp", "advcl", "acl", "poss", "conj"))
         ]
 
@@ -162,7 +176,23 @@ class _Accusations:
         accused of": whom an accusing verb charges, when what it charges is an act."""
         lemma = verb.lemma_.lower()
         charged: list[Any] = []
-        if lemma in ("accuse", "blame", "implicate", "suspect", "fault", "name", "identify", "charge", "indict", "sanction", "expose", "finger", "condemn", "denounce", "single"):
+        if lemma in (
+            "accuse",
+            "blame",
+            "implicate",
+            "suspect",
+            "fault",
+            "name",
+            "identify",
+            "charge",
+            "indict",
+            "sanction",
+            "expose",
+            "finger",
+            "condemn",
+            "denounce",
+            "single",
+        ):
             charged += [c for c in verb.children if c.dep_ in ("dobj", "nsubjpass")]
         for child in verb.children:
             if child.dep_ in ("prep", "agent") and child.lower_ in ("to", "on", "at", "with"):
@@ -171,7 +201,20 @@ class _Accusations:
             charged += [g for c in verb.children if c.dep_ == "prep" and c.lower_ == "at" for g in _objects_of(c)]
         if not charged:
             return []
-        if lemma in ("accuse", "charge", "indict", "suspect", "sanction", "condemn", "denounce", "warn", "name", "identify", "expose", "single"):
+        if lemma in (
+            "accuse",
+            "charge",
+            "indict",
+            "suspect",
+            "sanction",
+            "condemn",
+            "denounce",
+            "warn",
+            "name",
+            "identify",
+            "expose",
+            "single",
+        ):
             charge = [t for c in verb.children if c.dep_ in ("prep", "advcl", "xcomp", "ccomp") for t in c.subtree]
             charge += [t for o in charged for c in o.children if c.dep_ == "prep" for t in c.subtree]
             if not any(self._act_word(t) or self._political(t) for t in charge) and not self._act_in_clause(verb):
@@ -179,4 +222,3 @@ class _Accusations:
         elif not self._act_in_clause(verb):
             return []
         return [a for agent in charged for a in _with_conjuncts(agent)]
-

@@ -50,7 +50,14 @@ class _Acts:
                     continue  # "sent troops before the vote": when, not what
                 if child.dep_ in ("xcomp", "ccomp", "attr", "acomp"):
                     # "tried to find out where to vote": an aim of one's own, an act only if it is one
-                    if any(self._act_noun(w) or w.pos_ == "VERB" and w.i != verb.i and self._act_verb(w) and self._is_act(w) for w in child.subtree):
+                    if any(
+                        self._act_noun(w)
+                        or w.pos_ == "VERB"
+                        and w.i != verb.i
+                        and self._act_verb(w)
+                        and self._is_act(w)
+                        for w in child.subtree
+                    ):
                         return True
                 elif any(self._act_or_political(w) for w in child.subtree):
                     return True
@@ -66,12 +73,18 @@ class _Acts:
     def _political(self, noun: Any) -> bool:
         """A political target ("politicians", "voters"); "a campaign" that someone runs is the act
         itself, and counts only when qualified as one ("a smear campaign")."""
-        return (self.v.kind_of(noun.lemma_.lower()) or "") in self.v.topic_target_kinds and not _in(noun, self.v.qualified_act_nouns)
+        return (self.v.kind_of(noun.lemma_.lower()) or "") in self.v.topic_target_kinds and not _in(
+            noun, self.v.qualified_act_nouns
+        )
 
     def _agents(self, verb: Any) -> list[Any]:
         """The doers of VERB: its subject, the "by" of a passive, the subject of the verb it
         completes ("tried to sway"), or the noun a relative or participle clause hangs from."""
-        if verb.dep_ in ("xcomp", "ccomp") and _in(verb.head, self.v.request_verbs) and not any(c.dep_ == "nsubj" for c in verb.children):
+        if (
+            verb.dep_ in ("xcomp", "ccomp")
+            and _in(verb.head, self.v.request_verbs)
+            and not any(c.dep_ == "nsubj" for c in verb.children)
+        ):
             # "pressured Ukrainian officials to investigate": asked for, not done by them; but "tells
             # partners networks inflamed the vote" reports what the networks did
             return []
@@ -92,7 +105,11 @@ class _Acts:
 
     def _act_word(self, token: Any) -> bool:
         lemma = token.lemma_.lower()
-        return lemma in self.v.act_nouns or (lemma in self.v.act_verbs and lemma not in self.v.light_verbs) or lemma.startswith(("interfer", "meddl", "hack", "cyber"))
+        return (
+            lemma in self.v.act_nouns
+            or (lemma in self.v.act_verbs and lemma not in self.v.light_verbs)
+            or lemma.startswith(("interfer", "meddl", "hack", "cyber"))
+        )
 
     def _act_in_clause(self, verb: Any) -> bool:
         return any(self._act_word(t) for t in verb.subtree if t.i != verb.i)
@@ -109,7 +126,12 @@ class _Acts:
             elif child.dep_ in ("prep", "agent") and child.lower_ in ("by", "from"):
                 for obj in _objects_of(child):
                     owners += self._actor_countries(sentence, obj)
-            elif child.dep_ == "prep" and child.lower_ == "of" and _in(noun, self.v.actor_nouns) and not self._act_noun(noun):
+            elif (
+                child.dep_ == "prep"
+                and child.lower_ == "of"
+                and _in(noun, self.v.actor_nouns)
+                and not self._act_noun(noun)
+            ):
                 # "officers of the GRU", "an agent of Qatar's intelligence service"
                 for obj in _objects_of(child):
                     owners += self._actor_countries(sentence, obj)
@@ -118,7 +140,11 @@ class _Acts:
                     if prep.dep_ in ("prep", "agent") and prep.lower_ in self.v.actor_preps:
                         for obj in _objects_of(prep):
                             owners += self._actor_countries(sentence, obj)
-        if noun.i in sentence.countries and sentence.countries[noun.i].kind in ("state_media", "state_organ", "threat_group"):
+        if noun.i in sentence.countries and sentence.countries[noun.i].kind in (
+            "state_media",
+            "state_organ",
+            "threat_group",
+        ):
             owners.append(sentence.countries[noun.i].country)
         return list(dict.fromkeys(owners))
 
@@ -135,7 +161,12 @@ class _Acts:
             if mention is None:
                 continue
             after = sentence.doc[t.i + 1] if t.i + 1 < len(sentence.doc) else None
-            if after is not None and after.text == "-" and t.i + 2 < len(sentence.doc) and sentence.doc[t.i + 2].i in sentence.countries:
+            if (
+                after is not None
+                and after.text == "-"
+                and t.i + 2 < len(sentence.doc)
+                and sentence.doc[t.i + 2].i in sentence.countries
+            ):
                 continue  # "Chinese-Canadian": a diaspora, not an actor
             if not self._qualifies(t, modifier, sentence):
                 continue  # "Washington pins campaign hacks": a headline's noun pile, not an owner
@@ -152,7 +183,9 @@ class _Acts:
             if node.i == modifier.i:
                 return True
             node = node.head
-            if node.i != modifier.i and not (node.i in sentence.countries or _in(node, passing) or node.text in ("-", "pro")):
+            if node.i != modifier.i and not (
+                node.i in sentence.countries or _in(node, passing) or node.text in ("-", "pro")
+            ):
                 return False
         return False
 
@@ -178,7 +211,9 @@ class _Acts:
         if not (_in(agent, self.v.actor_nouns) or any(_in(t, self.v.act_nouns) for t in [agent, *agent.lefts])):
             return []  # "protesters in Tbilisi disrupted the rally" names where, not for whom
         preps = [c for c in agent.children if c.dep_ == "prep"]
-        preps += [p for c in agent.children if c.dep_ == "acl" and c.tag_ == "VBN" for p in c.children if p.dep_ == "prep"]
+        preps += [
+            p for c in agent.children if c.dep_ == "acl" and c.tag_ == "VBN" for p in c.children if p.dep_ == "prep"
+        ]
         places = [o for p in preps if p.lower_ in _BASE_PREPS for o in _objects_of(p)]
         return self._country_in(sentence, places)
 
@@ -187,7 +222,12 @@ class _Acts:
         Russia hacked", "we have no knowledge of any interference"."""
         node = token
         for _ in range(12):
-            if any(c.dep_ in ("neg", "preconj") and c.lower_ != "either" or (c.dep_ == "det" and c.lower_ in ("no", "neither")) for c in node.children):
+            if any(
+                c.dep_ in ("neg", "preconj")
+                and c.lower_ != "either"
+                or (c.dep_ == "det" and c.lower_ in ("no", "neither"))
+                for c in node.children
+            ):
                 return True
             if node.lower_ in ("never", "nothing", "no") or self._phrasal_in(node, self.v.ruling_out_verbs):
                 return True  # "ruled out Chinese involvement"

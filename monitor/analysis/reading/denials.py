@@ -38,7 +38,9 @@ class _Denials:
                 voiced = mention.country
             elif _in(token, self.v.state_voice_nouns):
                 words = [t for c in token.children if c.dep_ in ("poss", "amod", "compound", "nmod") for t in c.subtree]
-                words += [o for c in token.children if c.dep_ == "prep" and c.lower_ in ("for", "of") for o in _objects_of(c)]
+                words += [
+                    o for c in token.children if c.dep_ == "prep" and c.lower_ in ("for", "of") for o in _objects_of(c)
+                ]
                 states = self._country_in(sentence, words)
                 voiced = states[0] if states else voiced
             elif token.ent_type_ == "PERSON" and self._person_name(token) in self.person_state:
@@ -54,8 +56,17 @@ class _Denials:
         if denier is None:
             return None
         if is_state and not _in(cue, self.v.deny_verbs | self.v.weak_deny_verbs | self.v.calling_verbs | {"be"}):
-            self.self_deniers.add(denier)  # the act itself, negated: "did not interfere", "made no effort to" 
-        return DenialMention(denier, is_state, denier if is_state else "", sentence.text, sentence.index, sentence.text, self._denied_words(cue), speaker)
+            self.self_deniers.add(denier)  # the act itself, negated: "did not interfere", "made no effort to"
+        return DenialMention(
+            denier,
+            is_state,
+            denier if is_state else "",
+            sentence.text,
+            sentence.index,
+            sentence.text,
+            self._denied_words(cue),
+            speaker,
+        )
 
     def _denial_cue(self, sentence: _Sentence) -> Any | None:
         for token in sentence.doc:
@@ -63,22 +74,41 @@ class _Denials:
             if lemma in self.v.weak_deny_verbs and token.pos_ == "VERB":
                 # "denounced the accusations": a denial only when what is denounced is a charge;
                 # "denounced Russian interference" is an accusation.
-                if any(_in(c, self.v.allegation_nouns) and not self._act_word(c) for c in token.children if c.dep_ == "dobj"):
+                if any(
+                    _in(c, self.v.allegation_nouns) and not self._act_word(c)
+                    for c in token.children
+                    if c.dep_ == "dobj"
+                ):
                     return token
             if lemma in self.v.deny_verbs and token.pos_ in ("VERB", "NOUN"):
-                objects = [t for c in token.children if c.dep_ in ("dobj", "ccomp", "prep", "xcomp", "attr") for t in c.subtree]
+                objects = [
+                    t for c in token.children if c.dep_ in ("dobj", "ccomp", "prep", "xcomp", "attr") for t in c.subtree
+                ]
                 heads = [c for c in token.children if c.dep_ in ("dobj",)]
                 if any(_in(h, self.v.not_denied) for h in heads):
                     continue
-                if lemma == "deny" or any(_in(t, self.v.allegation_nouns) or self._act_word(t) or self._dismissive(t) for t in objects):
+                if lemma == "deny" or any(
+                    _in(t, self.v.allegation_nouns) or self._act_word(t) or self._dismissive(t) for t in objects
+                ):
                     if not any(c.dep_ == "neg" for c in token.children):
                         return token
             if lemma in self.v.calling_verbs and token.pos_ == "VERB":
-                inner = [t for c in token.children if c.dep_ in ("dobj", "oprd", "ccomp", "xcomp", "acomp", "attr") for t in c.subtree]
+                inner = [
+                    t
+                    for c in token.children
+                    if c.dep_ in ("dobj", "oprd", "ccomp", "xcomp", "acomp", "attr")
+                    for t in c.subtree
+                ]
                 if any(_in(c, self.v.allegation_nouns) for c in token.children if c.dep_ == "dobj"):
                     # "described the allegations as absurd" (but "described the videos as fake" accuses)
                     inner += [t for c in token.children if c.dep_ == "prep" and c.lower_ == "as" for t in c.subtree]
-                said_of = [t for t in inner if _in(t, self.v.allegation_nouns) or self._act_word(t) or t.lower_ in ("them", "it", "this", "that")]
+                said_of = [
+                    t
+                    for t in inner
+                    if _in(t, self.v.allegation_nouns)
+                    or self._act_word(t)
+                    or t.lower_ in ("them", "it", "this", "that")
+                ]
                 if any(self._dismissive(t) for t in inner) and said_of:
                     return token
             refused = [c for c in token.children if c.dep_ == "dobj" and any(d.lower_ == "no" for d in c.children)]
@@ -93,12 +123,16 @@ class _Denials:
                 if subjects and (subjects[0].pos_ == "PRON" or subjects[0].i in sentence.countries):
                     return token
             if (
-                self._dismissive(token) and token.pos_ in ("ADJ", "NOUN") and token.head.lemma_.lower() in {"be"} | self.v.calling_verbs
+                self._dismissive(token)
+                and token.pos_ in ("ADJ", "NOUN")
+                and token.head.lemma_.lower() in {"be"} | self.v.calling_verbs
                 and not _negated_here(token.head)  # "this is not a fantasy": the charge upheld
                 and not any(c.dep_ == "det" and c.lower_ == "no" for c in token.children)
             ):
                 subject = [c for c in token.head.children if c.dep_ == "nsubj"]
-                if subject and (_in(subject[0], self.v.allegation_nouns) or subject[0].lower_ in ("this", "that", "it")):
+                if subject and (
+                    _in(subject[0], self.v.allegation_nouns) or subject[0].lower_ in ("this", "that", "it")
+                ):
                     return token.head
         return None
 
@@ -115,7 +149,12 @@ class _Denials:
             if subjects and subjects[0].lower_ in ("which", "who", "that") and node.dep_ == "relcl":
                 return node.head  # "Beijing, which dismissed the accusations"
             if subjects and not (_in(subjects[0], self.v.allegation_nouns) or subjects[0].lower_ in ("this", "that")):
-                if subjects[0].lower_ in ("we", "i", "our") or subjects[0].pos_ == "PRON" and node.head.i != node.i and node.dep_ == "ccomp":
+                if (
+                    subjects[0].lower_ in ("we", "i", "our")
+                    or subjects[0].pos_ == "PRON"
+                    and node.head.i != node.i
+                    and node.dep_ == "ccomp"
+                ):
                     speaker = self._speaker_token(node)
                     if speaker is not None:
                         return speaker
@@ -125,7 +164,9 @@ class _Denials:
             node = node.head
         return self._speaker_token(cue)
 
-    def _denier(self, sentence: _Sentence, subject: Any | None, previous: tuple[str, bool] | None) -> tuple[str | None, bool, str]:
+    def _denier(
+        self, sentence: _Sentence, subject: Any | None, previous: tuple[str, bool] | None
+    ) -> tuple[str | None, bool, str]:
         """Who denies: the state a speaker speaks for, else the person or body as named, else the
         one who denied just before (a pronoun, "the ministry", "the spokesman")."""
         if subject is None:
@@ -140,7 +181,11 @@ class _Denials:
             name = self._person_name(person)
             if name in self.person_state:
                 return self.person_state[name], True, name
-            if previous and previous[1] and (voices or not any(part in self.described for part in [name, *name.split()])):
+            if (
+                previous
+                and previous[1]
+                and (voices or not any(part in self.described for part in [name, *name.split()]))
+            ):
                 # "the spokesman, Wang" or a name never introduced as anyone, right after a state
                 # denied: the state's voice, not a second denier
                 return previous[0], True, name
@@ -177,7 +222,11 @@ class _Denials:
 
     def _person_name(self, token: Any) -> str:
         ent = next((e for e in token.doc.ents if e.start <= token.i < e.end), None)
-        words = [t.text for t in (ent or [token]) if t.lower_.rstrip(".") not in self.v.person_titles and t.text[:1].isupper()]
+        words = [
+            t.text
+            for t in (ent or [token])
+            if t.lower_.rstrip(".") not in self.v.person_titles and t.text[:1].isupper()
+        ]
         name = " ".join(words).removesuffix("'s").strip()
         if " " not in name and name in self.full_names:
             return self.full_names[name]
@@ -186,7 +235,11 @@ class _Denials:
     def _body(self, phrase: list[Any]) -> str | None:
         """ "the Harris campaign", "Frelimo", "the Liberal Party": a body that speaks for itself."""
         head = phrase[-1] if phrase else None
-        named = [t for t in phrase if t.pos_ == "PROPN" and t.lower_.rstrip(".") not in self.v.person_titles and t.i != head.i]
+        named = [
+            t
+            for t in phrase
+            if t.pos_ == "PROPN" and t.lower_.rstrip(".") not in self.v.person_titles and t.i != head.i
+        ]
         if head is not None and _in(head, self.v.body_nouns) and named:
             return " ".join([*(t.text for t in named), head.text])
         ents = [t for t in phrase if t.ent_type_ in ("ORG", "NORP") and t.pos_ == "PROPN"]
@@ -199,7 +252,13 @@ class _Denials:
         hoax bomb threats" (the object's words), "" for "the claims" alone."""
         objects = [c for c in cue.children if c.dep_ in ("dobj", "ccomp", "prep")]
         words = [t for c in objects for t in c.subtree]
-        content = [t for t in words if t.pos_ in ("NOUN", "PROPN", "VERB") and t.lemma_.lower() not in self.v.allegation_nouns and not self._dismissive(t)]
+        content = [
+            t
+            for t in words
+            if t.pos_ in ("NOUN", "PROPN", "VERB")
+            and t.lemma_.lower() not in self.v.allegation_nouns
+            and not self._dismissive(t)
+        ]
         if len(content) < 3:
             return ""
         return " ".join(t.text for t in words).replace(" 's", "'s")

@@ -27,21 +27,34 @@ def _part_of_other_name(text: str, mention: CountryMention) -> bool:
     if mention.kind not in ("name", "capital"):
         return False
     after = text[mention.end : mention.end + 30]
-    if re.match(r"\s+(?!(?:Foreign|Ministry|Embassy|Government|State|President|Prime|Supreme|Mission|Consulate|Army|Navy|Military|Intelligence)\b)[A-Z][a-z]", after):
+    if re.match(
+        r"\s+(?!(?:Foreign|Ministry|Embassy|Government|State|President|Prime|Supreme|Mission|Consulate|Army|Navy|Military|Intelligence)\b)[A-Z][a-z]",
+        after,
+    ):
         return not re.match(r"\s+[A-Z][a-z]+\s+(?:said|says|told|has|have|had|is|was)\b", after)
     return False
 
 
 def _countering(noun: Any) -> bool:
-    """"a counter-charge against Washington": the accused answering its accuser."""
-    return any(t.lower_ in ("counter", "counter-") for t in noun.doc[max(0, noun.i - 2) : noun.i]) or noun.lower_.startswith("counter")
+    """ "a counter-charge against Washington": the accused answering its accuser."""
+    return any(
+        t.lower_ in ("counter", "counter-") for t in noun.doc[max(0, noun.i - 2) : noun.i]
+    ) or noun.lower_.startswith("counter")
 
 
 def _objects_of(prep: Any) -> list[Any]:
     """The objects of PREP with their conjuncts ("linked to Russia and China")."""
     objects = [o for c in prep.children if c.dep_ in ("pobj", "pcomp") for o in _with_conjuncts(c)]
     # "on behalf of Russia": the one behind the behalf
-    objects = [b for o in objects for b in ([g for c in o.children if c.dep_ == "prep" and c.lower_ == "of" for g in _objects_of(c)] if o.lower_ == "behalf" else [o])]
+    objects = [
+        b
+        for o in objects
+        for b in (
+            [g for c in o.children if c.dep_ == "prep" and c.lower_ == "of" for g in _objects_of(c)]
+            if o.lower_ == "behalf"
+            else [o]
+        )
+    ]
     for child in prep.children:
         if child.dep_ == "prep":  # "out of Iran"
             objects += _objects_of(child)
@@ -79,10 +92,16 @@ def _described(ent: Any) -> bool:
     """Whether the parse gives a person's name a title or an apposition saying who they are."""
     root = ent.root
     words = [t for left in root.lefts for t in left.subtree]
-    words += [t for c in root.children if c.dep_ in ("appos", "relcl") for t in c.subtree]  # "Dong, who left the caucus"
+    words += [
+        t for c in root.children if c.dep_ in ("appos", "relcl") for t in c.subtree
+    ]  # "Dong, who left the caucus"
     if root.dep_ in ("compound", "appos"):
         words.append(root.head)
-    return any(t.pos_ == "NOUN" or (t.pos_ == "PROPN" and t.ent_type_ != "PERSON") for t in words if not ent.start <= t.i < ent.end)
+    return any(
+        t.pos_ == "NOUN" or (t.pos_ == "PROPN" and t.ent_type_ != "PERSON")
+        for t in words
+        if not ent.start <= t.i < ent.end
+    )
 
 
 def _noun_phrase_context(ent: Any) -> list[Any]:

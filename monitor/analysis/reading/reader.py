@@ -48,7 +48,6 @@ class Reader:
         docs = list(self.nlp.pipe(sentences, batch_size=64))
         return _ArticleReading(self, sentences, docs, len(head)).run()
 
-
     def names_the_topic(self, text: str) -> bool:
         """Whether TEXT uses one of the topic's own words (`topic_words`) at least once."""
         return any(_in(t, self.v.topic_words) for doc in self.nlp.pipe(split_sentences(text)) for t in doc)
@@ -92,7 +91,9 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
         self.v = reader.v
         self.result = Extraction(sentences=sentences, topic_words=0)
         self.title_sentences = title_sentences
-        self.sentences = [_Sentence(i, s, d, self._countries(s, d)) for i, (s, d) in enumerate(zip(sentences, docs, strict=True))]
+        self.sentences = [
+            _Sentence(i, s, d, self._countries(s, d)) for i, (s, d) in enumerate(zip(sentences, docs, strict=True))
+        ]
         self.person_state: dict[str, str] = {}
         self.full_names: dict[str, str] = {}
         self.state_denier: dict[int, str] = {}  # sentence index -> the state denying in it
@@ -106,7 +107,9 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
             weight = 2 if sentence.index < self.title_sentences + 2 else 1
             for mention in {id(m): m for m in sentence.countries.values()}.values():
                 self.result.mentioned.add(mention.country)
-                self.result.mention_counts[mention.country] = self.result.mention_counts.get(mention.country, 0) + weight
+                self.result.mention_counts[mention.country] = (
+                    self.result.mention_counts.get(mention.country, 0) + weight
+                )
             self._learn_people(sentence)
             self.result.topic_words += sum(1 for t in sentence.doc if _in(t, self.v.topic_words))
         self._read_denials()
@@ -132,7 +135,9 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
         if not accused:
             return  # who is accused is unread: the denier may well be the one
         self.result.denials = [
-            d for d in self.result.denials if not d.denier_is_state or d.denier in accused or d.denier in self.self_deniers
+            d
+            for d in self.result.denials
+            if not d.denier_is_state or d.denier in accused or d.denier in self.self_deniers
         ]
         kept = {d.sentence_index for d in self.result.denials}
         self.state_denier = {i: state for i, state in self.state_denier.items() if i in kept}

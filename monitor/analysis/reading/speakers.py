@@ -18,7 +18,9 @@ class _Speakers:
         for ent in sentence.doc.ents:
             if ent.label_ != "PERSON":
                 continue
-            name = " ".join(t.text for t in ent if t.lower_.rstrip(".") not in self.v.person_titles and t.text[:1].isupper())
+            name = " ".join(
+                t.text for t in ent if t.lower_.rstrip(".") not in self.v.person_titles and t.text[:1].isupper()
+            )
             if not name:
                 continue
             for part in name.split():

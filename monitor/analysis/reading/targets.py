@@ -38,7 +38,8 @@ class _Targets:
             if not agents:
                 return any(c.dep_ == "nsubjpass" for c in token.children) or token.dep_ in ("acl", "xcomp", "advcl")
             return any(
-                self._actor_countries(sentence, a) or _in(a, self.v.actor_nouns | self.v.act_nouns | self.v.qualified_act_nouns)
+                self._actor_countries(sentence, a)
+                or _in(a, self.v.actor_nouns | self.v.act_nouns | self.v.qualified_act_nouns)
                 or a.ent_type_ in ("ORG", "NORP", "GPE")
                 for a in agents
             )
@@ -62,10 +63,33 @@ class _Targets:
                 aims += self._object_aims(child)
             elif light:
                 continue
-            elif verb and child.dep_ == "prep" and child.lower_ == "from" and any(c.dep_ == "dobj" for c in act.children):
+            elif (
+                verb and child.dep_ == "prep" and child.lower_ == "from" and any(c.dep_ == "dobj" for c in act.children)
+            ):
                 aims += _objects_of(child)  # "stole documents from a campaign": where it was taken from
-            elif child.dep_ == "prep" and child.lower_ in ("in", "into", "against", "on", "at", "with", "of", "over") and not (verb and child.lower_ in ("of", "over")):
-                if not verb and child.lower_ == "of" and act.lemma_.lower() not in ("hack", "hacking", "breach", "attack", "intrusion", "infiltration", "penetration", "smear", "manipulation", "targeting", "compromise"):
+            elif (
+                child.dep_ == "prep"
+                and child.lower_ in ("in", "into", "against", "on", "at", "with", "of", "over")
+                and not (verb and child.lower_ in ("of", "over"))
+            ):
+                if (
+                    not verb
+                    and child.lower_ == "of"
+                    and act.lemma_.lower()
+                    not in (
+                        "hack",
+                        "hacking",
+                        "breach",
+                        "attack",
+                        "intrusion",
+                        "infiltration",
+                        "penetration",
+                        "smear",
+                        "manipulation",
+                        "targeting",
+                        "compromise",
+                    )
+                ):
                     continue
                 aims += _objects_of(child)
             elif child.dep_ in ("acl", "xcomp", "advcl") and child.lemma_.lower() in ("target", "aim", "direct"):
@@ -84,7 +108,11 @@ class _Targets:
         operation aimed at the election", "ran accounts that targeted voters"."""
         aims: list[Any] = []
         for child in noun.children:
-            if child.dep_ == "prep" and child.lower_ in ("against", "on", "at") and (self._act_noun(noun) or _in(noun, self.v.target_rejects | self.v.qualified_act_nouns)):
+            if (
+                child.dep_ == "prep"
+                and child.lower_ in ("against", "on", "at")
+                and (self._act_noun(noun) or _in(noun, self.v.target_rejects | self.v.qualified_act_nouns))
+            ):
                 aims += _objects_of(child)
             elif child.dep_ in ("acl", "relcl") and child.lemma_.lower() in ("target", "aim", "direct"):
                 aims += self._aimed_at(child)
@@ -92,22 +120,37 @@ class _Targets:
 
     def _aimed_at(self, verb: Any) -> list[Any]:
         aims = [c for c in verb.children if c.dep_ == "dobj"]
-        return aims + [g for c in verb.children if c.dep_ == "prep" and c.lower_ in ("at", "against") for g in _objects_of(c)]
+        return aims + [
+            g for c in verb.children if c.dep_ == "prep" and c.lower_ in ("at", "against") for g in _objects_of(c)
+        ]
 
     def _phrase(self, sentence: _Sentence, head: Any) -> list[Any] | None:
         """The clean noun phrase headed by HEAD: its modifiers and "of" complements, without
         clauses, appositions or trailing prepositions; None when it is no target."""
-        if head.pos_ not in ("NOUN", "PROPN") or _in(head, self.v.target_rejects) or head.lower_ in self.v.target_rejects:
+        if (
+            head.pos_ not in ("NOUN", "PROPN")
+            or _in(head, self.v.target_rejects)
+            or head.lower_ in self.v.target_rejects
+        ):
             return None
         if head.ent_type_ in ("DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "CARDINAL", "ORDINAL"):
             return None
-        if head.i in sentence.countries and sentence.countries[head.i].kind in ("name", "capital", "metonym", "adjective"):
+        if head.i in sentence.countries and sentence.countries[head.i].kind in (
+            "name",
+            "capital",
+            "metonym",
+            "adjective",
+        ):
             return None  # a country alone is where an operation lands, not what it targets
-        if any(c.dep_ == "det" and c.lower_ in ("no", "how", "what", "which", "any") for c in head.children) or self._act_noun(head):
+        if any(
+            c.dep_ == "det" and c.lower_ in ("no", "how", "what", "which", "any") for c in head.children
+        ) or self._act_noun(head):
             return None
-        if any(c.dep_ == "poss" and c.pos_ == "PRON" for c in head.children) and not any(
-            t.pos_ == "PROPN" for t in head.subtree
-        ) and self.v.kind_of(head.lemma_.lower()) not in ("election", "parliament"):
+        if (
+            any(c.dep_ == "poss" and c.pos_ == "PRON" for c in head.children)
+            and not any(t.pos_ == "PROPN" for t in head.subtree)
+            and self.v.kind_of(head.lemma_.lower()) not in ("election", "parliament")
+        ):
             # "his daughter", "its institutions": whose they are is another sentence's; "our
             # election" is the speaker's country's, which the article names
             return None
@@ -115,20 +158,38 @@ class _Targets:
         for child in head.children:
             if child.dep_ in ("det", "predet") and child.i == head.left_edge.i:
                 continue
-            if child.dep_ in ("amod", "compound", "poss", "nummod", "nmod", "case", "quantmod", "npadvmod") and child.i < head.i:
+            if (
+                child.dep_ in ("amod", "compound", "poss", "nummod", "nmod", "case", "quantmod", "npadvmod")
+                and child.i < head.i
+            ):
                 keep += [t for t in child.subtree]
             elif child.dep_ == "prep" and child.lower_ in ("of", "for") and child.i > head.i:
                 objects = _objects_of(child)
                 if objects and objects[0].ent_type_ not in ("DATE", "TIME"):
-                    keep += [child] + [t for o in objects for t in o.subtree if not _inside(t, o, ("relcl", "acl", "appos", "prep")) or t.dep_ == "pobj"]
+                    keep += [child] + [
+                        t
+                        for o in objects
+                        for t in o.subtree
+                        if not _inside(t, o, ("relcl", "acl", "appos", "prep")) or t.dep_ == "pobj"
+                    ]
             elif child.dep_ in ("cc", "conj") and child.i > head.i and head.dep_ != "conj":
                 continue
-        tokens = sorted({t.i: t for t in keep if t.dep_ not in ("punct",) or t.text in ("-", "'")}.values(), key=lambda t: t.i)
-        while tokens and (tokens[0].dep_ in ("det", "cc", "prep", "punct") or tokens[0].lower_ in ("other", "such", "several", "many", "some", "all", "both")):
+        tokens = sorted(
+            {t.i: t for t in keep if t.dep_ not in ("punct",) or t.text in ("-", "'")}.values(), key=lambda t: t.i
+        )
+        while tokens and (
+            tokens[0].dep_ in ("det", "cc", "prep", "punct")
+            or tokens[0].lower_ in ("other", "such", "several", "many", "some", "all", "both")
+        ):
             tokens = tokens[1:]
         if not tokens or len(tokens) > 12:
             return None
-        if len(tokens) == 1 and tokens[0].pos_ == "NOUN" and tokens[0].tag_ not in ("NNS",) and self.v.kind_of(tokens[0].lemma_.lower()) not in ("election", "parliament", "systems"):
+        if (
+            len(tokens) == 1
+            and tokens[0].pos_ == "NOUN"
+            and tokens[0].tag_ not in ("NNS",)
+            and self.v.kind_of(tokens[0].lemma_.lower()) not in ("election", "parliament", "systems")
+        ):
             return None  # one common noun in the singular ("campaign") says too little
         return tokens
 
@@ -148,14 +209,30 @@ class _Targets:
         if _in(head, self.v.entourage_nouns):
             # "Biden's campaign staff", "the party's aides": the people around a campaign or a
             # party are that campaign's or party's target.
-            kind = next((k for t in phrase if t.i != head.i and (k := self.v.kind_of(t.lemma_.lower())) in ("campaign", "party")), kind)
-        person_names = [t for t in phrase if t.pos_ == "PROPN" and t.ent_type_ in ("PERSON", "ORG", "NORP", "") and t.i != head.i and t.i not in sentence.countries]
+            kind = next(
+                (
+                    k
+                    for t in phrase
+                    if t.i != head.i and (k := self.v.kind_of(t.lemma_.lower())) in ("campaign", "party")
+                ),
+                kind,
+            )
+        person_names = [
+            t
+            for t in phrase
+            if t.pos_ == "PROPN"
+            and t.ent_type_ in ("PERSON", "ORG", "NORP", "")
+            and t.i != head.i
+            and t.i not in sentence.countries
+        ]
         if _in(head, self.v.entourage_nouns) and kind not in ("campaign", "party") and person_names:
             kind = "campaign"  # "the Biden-Harris team", "Macron's staff": a candidate's people are the campaign
         names = [
             t.lower_.removesuffix("'s")
             for t in phrase
-            if t.pos_ == "PROPN" and t.i not in sentence.countries and t.lower_.rstrip(".") not in self.v.person_titles
+            if t.pos_ == "PROPN"
+            and t.i not in sentence.countries
+            and t.lower_.rstrip(".") not in self.v.person_titles
             and t.ent_type_ not in ("DATE", "TIME")  # "the October election": a month is no name
             and self.v.kind_of(t.lemma_.lower()) is None
         ]

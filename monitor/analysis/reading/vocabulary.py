@@ -53,7 +53,9 @@ class Vocabulary:
         def words(key: str) -> frozenset[str]:
             return frozenset(str(w).lower() for w in data.get(key) or [])
 
-        kinds = {kind: frozenset(str(w).lower() for w in nouns) for kind, nouns in (data.get("target_kinds") or {}).items()}
+        kinds = {
+            kind: frozenset(str(w).lower() for w in nouns) for kind, nouns in (data.get("target_kinds") or {}).items()
+        }
         fields = {name: words(name) for name in cls.__dataclass_fields__ if name != "target_kinds"}
         return cls(target_kinds=kinds, **fields)
 
