@@ -8,8 +8,6 @@ from typing import Any
 
 from monitor.analysis.gazetteer import CountryMention
 
-_QUOTE_CHARS = '"'
-
 
 @dataclass
 class _Sentence:
@@ -130,7 +128,3 @@ def _locatives(head: Any) -> list[Any]:
 def _text(tokens: list[Any]) -> str:
     text = "".join(t.text_with_ws for t in tokens[:-1]) + tokens[-1].text
     return re.sub(r"\s+", " ", text.replace(" 's", "'s").replace(" - ", "-")).strip(" ,")
-
-
-def _quoted(text: str) -> bool:
-    return _QUOTE_CHARS in text
