@@ -83,12 +83,16 @@ class _Acts:
         if (
             verb.dep_ in ("xcomp", "ccomp")
             and _in(verb.head, self.v.request_verbs)
-            and not any(c.dep_ == "nsubj" for c in verb.children)
+            and (verb.tag_ == "VB" or any(c.dep_ == "aux" and c.tag_ == "TO" for c in verb.children))
         ):
             # "pressured Ukrainian officials to investigate": asked for, not done by them; but "tells
             # partners networks inflamed the vote" reports what the networks did
             return []
         agents = [c for c in verb.children if c.dep_ == "nsubj"]
+        # the parser sometimes hangs the subject on the auxiliary ("Cuba is almost certainly trying")
+        agents = agents or [g for a in verb.children if a.dep_ in ("aux", "auxpass") for g in a.children if g.dep_ == "nsubj"]
+        if not agents and _in(verb, self.v.stative_passives):
+            agents = [c for c in verb.children if c.dep_ == "nsubjpass"]  # "Iran was engaged in", "was involved in"
         if verb.dep_ == "relcl" and any(a.lower_ in ("that", "which", "who") for a in agents):
             agents = [verb.head]  # "accounts that attacked candidates": the accounts did
         agents += [g for c in verb.children if c.dep_ == "agent" for g in _objects_of(c)]
@@ -117,6 +121,8 @@ class _Acts:
     def _owners(self, sentence: _Sentence, noun: Any) -> list[str]:
         """The states an act or actor noun belongs to: "Russia's interference", "Iranian hackers",
         "a Kremlin-linked group", "interference by China", "hackers working for the GRU"."""
+        if _in(noun, self.v.opposite_nouns):
+            return []  # "US adversaries", "Russia's rivals": the country is whom they oppose
         owners: list[str] = []
         # "fake American personas", "bogus Ukrainian news sites": the country is the disguise
         disguised = any(_in(c, self.v.disguise_words) for c in noun.children if c.dep_ == "amod" and c.i < noun.i)

@@ -44,6 +44,8 @@ class Vocabulary:
     entourage_nouns: frozenset[str]
     aspect_nouns: frozenset[str]
     disguise_words: frozenset[str]
+    opposite_nouns: frozenset[str]
+    stative_passives: frozenset[str]
     countering_verbs: frozenset[str]
     topic_target_kinds: frozenset[str]
     topic_words: frozenset[str]
