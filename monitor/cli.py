@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -139,24 +139,33 @@ def poll(ctx: click.Context, once: bool, feed_name: str | None, config_path: Pat
 
 
 @main.command()
-@click.argument("source", type=click.File("r", encoding="utf-8"))
-@click.option("--title", default=None, help="Article title (default: the first line of the file).")
+@click.argument("source", type=click.File("r", encoding="utf-8", errors="replace"))
+@click.option("--title", default=None, help="Article title (default: the page's headline, else the first line of the file).")
+@click.option("--published", type=click.DateTime(), default=None, help="Publication date (default: the page's, if it gives one).")
 @config_option
 @click.pass_context
-def analyze(ctx: click.Context, source: Any, title: str | None, config_path: Path | None) -> None:
-    """Show, as JSON, what an article (FILE, or - for stdin) would trigger. Nothing is stored."""
+def analyze(ctx: click.Context, source: Any, title: str | None, published: datetime | None, config_path: Path | None) -> None:
+    """Show, as JSON, what an article (a text or an HTML page; FILE, or - for stdin) would trigger.
+    Nothing is stored."""
     from monitor.analysis.detector import ArticleInput
+    from monitor.ingest.text import looks_like_html, read_page
     from monitor.process.findings import analysis_summary
     from monitor.service import build_analysis
 
     settings = command_settings(ctx, config_path)
     text = source.read()
-    if title is None:
+    if looks_like_html(text):
+        page = read_page(text)
+        if page is None:
+            raise click.ClickException("the page has no article text")
+        title, text, published = title or page.title, page.text, published or page.published
+    elif title is None:
         first, _, rest = text.strip().partition("\n")
         title, text = first.strip(), rest.strip() or first
     stage = build_analysis(settings)
     kb = _read_only_knowledge(settings, stage)
-    analysis = stage.detector.analyze(ArticleInput(title=title, text=text), kb)
+    when = published.replace(tzinfo=published.tzinfo or UTC) if published else None
+    analysis = stage.detector.analyze(ArticleInput(title=title or "", text=text, published=when), kb)
     click.echo(json.dumps(analysis_summary(analysis), indent=2, ensure_ascii=False))
 
 
@@ -280,7 +289,7 @@ def test_alert(ctx: click.Context, config_path: Path | None) -> None:
     settings = command_settings(ctx, config_path)
 
     async def go() -> dict[str, Any]:
-        async with make_http_client(FetchLimits.from_settings(settings.poll)) as http:
+        async with make_http_client(FetchLimits.from_settings(settings.poll), private_addresses=True) as http:
             channels = build_channels(settings.alerts, http)
             sends = (
                 within_deadline(name, send_deadline_s(settings.alerts, name), channel.send(0, sample_alert()))

@@ -127,10 +127,15 @@ class PollSettings(StrictModel):
     max_redirects: int = Field(default=5, ge=0)
     concurrency: int = Field(default=20, ge=1)
     per_host_concurrency: int = Field(default=2, ge=1)
-    # Processes that parse feed documents beside the poller; 0 parses in a thread of its own
-    # process. With thousands of feeds on a multi-core machine, 1 or 2 let parsing use another
-    # core instead of competing with fetching and writing (about 25 MB each).
-    parse_workers: int = Field(default=0, ge=0, le=16)
+    # Processes that parse feed documents beside the poller (about 25 MB each); with thousands of
+    # feeds on a multi-core machine, 2 let parsing use more cores. 0 parses in a thread of the
+    # poller's own process, where parse_timeout cannot apply: a hostile document then holds the
+    # poller for as long as it takes (about 4 s of CPU per MB).
+    parse_workers: int = Field(default=1, ge=0, le=16)
+    # A document still being parsed after this long has its worker stopped: a parse error.
+    parse_timeout: Duration = 30.0
+    # Entries read from one document, the first ones; the rest of a longer feed is ignored.
+    max_entries: int = Field(default=1000, ge=1)
     user_agent: str = "monitor/0.1 (+https://github.com/; news monitor)"
     # A failing feed waits base * 2**(errors-1), jittered, capped at max; it is never dropped.
     backoff_base: Duration = 60.0

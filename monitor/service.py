@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -70,6 +71,8 @@ class Service:
     analysis: AnalysisStage
     http: httpx.AsyncClient
     channels: Mapping[str, Channel]
+    # The channels' own client: their URLs are the operator's (maybe internal), never a feed's.
+    channel_http: httpx.AsyncClient
     metrics: Metrics
     dispatcher: Dispatcher
     parser: Parser
@@ -80,6 +83,7 @@ class Service:
     async def aclose(self) -> None:
         self.parser.shutdown()
         await self.http.aclose()
+        await self.channel_http.aclose()
         self.engine.dispose()
 
 
@@ -92,20 +96,26 @@ def bootstrap(
     """
     engine = make_engine(settings.database_url.get_secret_value())
     sessions = make_session_factory(engine)
-    analysis = analysis or build_analysis(settings)
+    if analysis is None:
+        analysis = build_analysis(settings)
+        # The model's millions of objects live as long as the process: out of the collector's sight,
+        # a full collection cannot land inside the start-up lock (which holds the other replicas)
+        # or a poll and walk them all again.
+        gc.freeze()
     with startup_lock(engine):
         upgrade(engine)
         ensure_seed_knowledge(sessions, partial(seed_knowledge, analysis.detector, analysis.documents))
         with sessions.begin() as session:
             sync_feeds(session, settings.feeds, utcnow())
     http = make_http_client(FetchLimits.from_settings(settings.poll))
-    channels = build_channels(settings.alerts, http, stream)
+    channel_http = make_http_client(FetchLimits.from_settings(settings.poll), private_addresses=True)
+    channels = build_channels(settings.alerts, channel_http, stream)
     metrics = Metrics(channels=list(channels))
     analysis.embedder.on_batch = metrics.embedding_batch
     metrics.watch_embedder_memo(lambda: analysis.embedder.memo_size)
     dispatcher = Dispatcher(sessions, channels, settings.alerts, observe=partial(_observe_delivery, sessions, metrics))
-    parser = Parser(settings.poll.parse_workers)
-    return Service(settings, engine, sessions, analysis, http, channels, metrics, dispatcher, parser)
+    parser = Parser.from_settings(settings.poll)
+    return Service(settings, engine, sessions, analysis, http, channels, channel_http, metrics, dispatcher, parser)
 
 
 def _observe_delivery(sessions: SessionFactory, metrics: Metrics, channel: str, alert_id: int, status: str) -> None:

@@ -197,13 +197,6 @@ def test_another_topic_works_with_the_same_machinery() -> None:
     assert ("country", "North Korea") in kinds and ("denial", "North Korea") in kinds
 
 
-def test_cache_reuses_seed_vectors(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    first = SeedCorpus.build(RANSOMWARE_SEEDS, embedder(), tmp_path)
-    assert list(tmp_path.glob("seeds-*.npz"))
-    second = SeedCorpus.build(RANSOMWARE_SEEDS, embedder(), tmp_path)
-    assert np.allclose(first.vectors, second.vectors)
-
-
 def test_the_default_model_loads_with_its_384_dimensions() -> None:
     assert isinstance(embedder(), Embedder) and embedder().dimension == 384
 

@@ -85,10 +85,20 @@ def test_report_explains_every_miss_and_false_alarm() -> None:
 
 @pytest.mark.slow
 def test_sweep_moves_precision_and_recall() -> None:
+    """Each row is the stream replayed with its own thresholds: the figures of a replay with them."""
     stream = load_stream(eval_file("dev_stream.jsonl"))[:20]
-    rows = sweep(stream, detector(), list(seed_documents()), relevance_thresholds=(0.40, 0.60), target_match_thresholds=(0.72,))
-    assert len(rows) == 2
-    assert rows[0].relevance_recall >= rows[1].relevance_recall
+    documents = list(seed_documents())
+    rows = sweep(stream, detector(), documents, relevance_thresholds=(0.40, 0.60), target_match_thresholds=(0.72,))
+    assert [(r.relevance_threshold, r.target_match_threshold) for r in rows] == [(0.40, 0.72), (0.60, 0.72)]
+    strict = detector_with(detector(), detector().settings.model_copy(update={"relevance_threshold": 0.60}))
+    replay = evaluate(stream, strict, seed_knowledge(strict, documents))
+    figures = (replay.alerts.precision, replay.alerts.recall, replay.relevance.precision, replay.relevance.recall)
+    assert (rows[1].alert_precision, rows[1].alert_recall, rows[1].relevance_precision, rows[1].relevance_recall) == tuple(
+        round(f, 4) for f in figures
+    )
+    # On these articles the stricter relevance threshold loses relevant ones: a sweep that did not
+    # apply the threshold would give both rows the same figures.
+    assert rows[0].relevance_recall > rows[1].relevance_recall
     assert "relevance" in format_sweep(rows)
 
 

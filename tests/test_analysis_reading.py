@@ -12,16 +12,17 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pytest
-import yaml
 
 from monitor.analysis.gazetteer import default_gazetteer
 from monitor.analysis.reading import Reader, load_reader
+from tests.reading_cases import Case, Target, load_cases
 
-CASES_PATH = Path(__file__).resolve().parent / "data" / "reading_cases.yaml"
+# Every test here reads with the spaCy pipeline; the table's own checks (no model) are in
+# tests/test_reading_cases.py.
+pytestmark = pytest.mark.slow
 
 # Overall accuracy floors over the table (fraction of scored cases that are right), a little under
 # what the reader measures (0.84, 0.62, 0.90 on 314 / 196 / 79 cases): a regression shows here.
@@ -29,60 +30,9 @@ ACCUSED_FLOOR = 0.82
 TARGETS_FLOOR = 0.60
 DENIERS_FLOOR = 0.87
 
-MIN_CASES = 300
-MIN_CASES_PER_SHAPE = 12
-KINDS = frozenset({"election", "campaign", "candidate", "party", "parliament", "voters", "systems", "media", "companies"})
-
 Aspect = Literal["accused", "targets", "deniers"]
 ASPECTS: tuple[Aspect, ...] = ("accused", "targets", "deniers")
 FLOORS: dict[Aspect, float] = {"accused": ACCUSED_FLOOR, "targets": TARGETS_FLOOR, "deniers": DENIERS_FLOOR}
-
-
-# ------------------------------------------------------------------------------------------ the table
-
-
-@dataclass(frozen=True)
-class Target:
-    whose: str  # "" when the case does not say whose it is: any country matches
-    kind: str
-
-
-@dataclass(frozen=True)
-class Case:
-    id: str
-    shape: str
-    title: str
-    text: str
-    accused: frozenset[str]
-    not_accused: frozenset[str]
-    targets: tuple[Target, ...]
-    deniers: tuple[str, ...] | None  # None: the case does not score deniers
-
-
-@cache
-def load_cases() -> tuple[Case, ...]:
-    raw = yaml.safe_load(CASES_PATH.read_text(encoding="utf-8"))
-    cases = []
-    for entry in raw["cases"]:
-        expect: dict[str, Any] = entry["expect"]
-        deniers = expect.get("deniers")
-        cases.append(
-            Case(
-                id=str(entry["id"]),
-                shape=str(entry["shape"]),
-                title=str(entry.get("title") or ""),
-                text=str(entry["text"]),
-                accused=frozenset(expect["accused"]),
-                not_accused=frozenset(expect.get("not_accused") or []),
-                targets=tuple(Target(str(t["whose"] or ""), str(t["kind"])) for t in expect.get("targets") or []),
-                deniers=None if deniers is None else tuple(str(d) for d in deniers),
-            )
-        )
-    return tuple(cases)
-
-
-def _case_ids(cases: Sequence[Case]) -> list[str]:
-    return [case.id for case in cases]
 
 
 # ------------------------------------------------------------------------------------------ what the reader found
@@ -215,23 +165,6 @@ def report(aspect: Aspect, cases: Sequence[Case], got: dict[str, Got]) -> tuple[
 
 
 # ------------------------------------------------------------------------------------------ table tests
-
-
-def test_table_is_well_formed() -> None:
-    cases = load_cases()
-    countries = set(default_gazetteer().countries())
-    ids = _case_ids(cases)
-    assert len(cases) >= MIN_CASES
-    assert len(ids) == len(set(ids)), [i for i, n in Counter(ids).items() if n > 1]
-    per_shape = Counter(case.shape for case in cases)
-    assert all(n >= MIN_CASES_PER_SHAPE for n in per_shape.values()), per_shape
-    for case in cases:
-        assert case.text.strip(), case.id
-        assert case.accused <= countries and case.not_accused <= countries, case.id
-        assert not case.accused & case.not_accused, case.id
-        for target in case.targets:
-            assert target.kind in KINDS, (case.id, target)
-            assert not target.whose or target.whose in countries, (case.id, target)
 
 
 @pytest.mark.parametrize("aspect", ASPECTS)

@@ -11,10 +11,6 @@ MAX_LINES = 450
 
 # The settings module may be longer while it stays one declarative model.
 SETTINGS_MODULE = "config.py"
-# Analysis modules still over the limit, split by the detector's owner as the detector work lands.
-# Empty this set as each one is split: the test fails while a file listed here is already short
-# enough, so the list cannot outlive the work.
-ANALYSIS_MODULES_STILL_LONG = {"analysis/reading.py", "analysis/evaluate.py", "analysis/extract.py"}
 
 # Outside the repositories, only these may be imported from SQLAlchemy: the types that pass a
 # session or an engine along, its errors, and the ORM's way to set a loaded value.
@@ -44,13 +40,7 @@ def line_count(path: Path) -> int:
 def test_no_module_is_longer_than_the_limit() -> None:
     long = {relative(path): line_count(path) for path in modules().values() if line_count(path) > MAX_LINES}
     long.pop(SETTINGS_MODULE, None)
-    unexpected = {name: lines for name, lines in long.items() if name not in ANALYSIS_MODULES_STILL_LONG}
-    assert unexpected == {}, f"split these modules (at most {MAX_LINES} lines each): {unexpected}"
-
-
-def test_the_list_of_long_analysis_modules_is_current() -> None:
-    done = {name for name in ANALYSIS_MODULES_STILL_LONG if line_count(PACKAGE / name) <= MAX_LINES}
-    assert done == set(), f"now short enough, remove from ANALYSIS_MODULES_STILL_LONG: {sorted(done)}"
+    assert long == {}, f"split these modules (at most {MAX_LINES} lines each): {long}"
 
 
 def imports_of(name: str, path: Path, known: set[str]) -> set[str]:

@@ -91,6 +91,33 @@ def test_analyze_prints_what_an_article_would_trigger_and_stores_nothing(tmp_pat
     assert not (tmp_path / "cli.db").exists()
 
 
+PAGE = """<!DOCTYPE html><html><head><title>Site name | Home</title>
+<meta property="article:published_time" content="2026-05-04T09:00:00Z"></head><body>
+<nav><a href="/">Home</a> <a href="/world">World</a> <a href="/login">Sign in to your account</a></nav>
+<article><h1>North Korean hackers breached a state voter database, officials say</h1>
+<p>Election officials said hackers working for North Korea's intelligence services broke into the
+state's voter registration database in an attempt to disrupt the presidential election.</p>
+<p>The FBI attributed the intrusion to a group linked to Pyongyang, and said it had warned the
+state's election office weeks before the breach was found.</p></article>
+<footer>Subscribe to our newsletter. Copyright Site name.</footer></body></html>
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("exported_models")
+def test_analyze_reads_an_html_page_by_its_article_text(tmp_path: Path) -> None:
+    # A saved news page: its headline and date are the page's, the menus and footer are not text.
+    result = invoke("analyze", "-", "--config", str(config(tmp_path)), input=PAGE)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["relevant"] is True, report["reason"]
+    assert [f["value"] for f in report["findings"] if f["kind"] == "country"] == ["North Korea"]
+    evidence = " ".join(m["evidence"] for m in report["mentions"])
+    assert "<" not in evidence and "newsletter" not in evidence and "Sign in" not in evidence
+    elections = [m["about"] for m in report["mentions"] if "/election/" in m["about"]]
+    assert elections and all(about.endswith("2026") for about in elections), elections  # the page's own date
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("cli_shares_the_model")
 def test_kb_shows_the_seed_knowledge_with_sources(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ the healthy feeds polled with it are stored exactly as if the others did not exi
 from __future__ import annotations
 
 import gzip
+import ipaddress
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -18,9 +19,9 @@ from monitor.ingest.fetch import (
     FetchLimits,
     fetch_page,
     make_http_client,
-    private_address_refusal,
 )
 from monitor.ingest.refresh import refresh_feeds
+from monitor.ingest.urlguard import refusal
 from monitor.store.models import Article, Feed
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -168,14 +169,15 @@ async def test_article_pages_on_private_addresses_are_refused_by_default(sqlite_
         "http://0.0.0.0/", "http://100.64.0.1/",
     ],
 )  # fmt: skip
-async def test_private_addresses_are_refused(url: str) -> None:
-    refusal = await private_address_refusal(url)
-    assert refusal is not None and refusal.startswith("fetch: refused ")
+async def test_private_addresses_are_refused(url: str, client) -> None:
+    limits = FetchLimits.from_settings(POLL)
+    page = await fetch_page(client, url, limits=limits, allow_private=False)
+    assert page.kind is FetchKind.ERROR and page.error is not None and page.error.startswith("fetch: refused ")
 
 
-async def test_public_addresses_pass_the_check() -> None:
-    assert await private_address_refusal("http://93.184.216.34/article") is None
-    assert await private_address_refusal("https://[2606:2800:220:1:248:1893:25c8:1946]/") is None
+def test_public_addresses_pass_the_check() -> None:
+    assert refusal("example.com", [ipaddress.ip_address("93.184.216.34")]) is None
+    assert refusal("example.com", [ipaddress.ip_address("2606:2800:220:1:248:1893:25c8:1946")]) is None
 
 
 async def test_a_refused_page_is_an_error_outcome(server, client) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+
+from monitor.ingest.urlguard import strict_http_url
 
 # Controls (ESC drives terminals), zero-width and bidirectional overrides (which disguise text).
 _CONTROL = re.compile(
@@ -21,8 +22,9 @@ _CONTROL = re.compile(
 _MENTION = re.compile(r"@(channel|here|everyone)", re.IGNORECASE)
 _WORD_JOINER = "\u2060"
 _MRKDWN_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-# C1 controls too: \x9b is a CSI to some terminals, and URLs are printed on the console.
-_URL_FORBIDDEN = re.compile(r"[\s<>|\"'`\x00-\x1f\x7f-\x9f]")
+# Characters that end or split a link in Slack mrkdwn, HTML attributes or a terminal line; C1
+# controls too (\x9b is a CSI to some terminals, and URLs are printed on the console).
+_LINK_BREAKERS = re.compile(r"[\s<>|\"'`\x00-\x1f\x7f-\x9f]")
 # Longest run of text kept from one field in a plain-text or HTML message.
 TEXT_MAX = 5000
 
@@ -68,17 +70,20 @@ def html_text(text: str, limit: int = TEXT_MAX) -> str:
 
 
 def safe_url(url: str | None) -> str | None:
-    """The URL if it is http(s) with a host, with the characters that break links removed."""
+    """The one way a URL from a feed is shown to people: None unless it is a plain http(s) URL.
+
+    What comes out is ASCII: httpx writes the host in its IDNA form and percent-encodes the rest,
+    so a right-to-left override, a zero-width space or a look-alike letter cannot disguise where
+    the link goes, and no control sequence reaches a terminal.
+    """
     if not url:
         return None
-    candidate = _URL_FORBIDDEN.sub("", url.strip())
-    try:
-        parts = urlsplit(candidate)
-    except ValueError:
+    parsed = strict_http_url(_LINK_BREAKERS.sub("", url.strip()))
+    if parsed is None:
         return None
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
-        return None
-    return candidate
+    shown = str(parsed)
+    # str(httpx.URL) keeps a few characters RFC 3986 allows that still break links here.
+    return _LINK_BREAKERS.sub(lambda match: f"%{ord(match.group()):02X}", shown)
 
 
 def when(moment: datetime | None) -> str:

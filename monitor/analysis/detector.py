@@ -1,7 +1,7 @@
 """The functional core: an article and what is known in, findings out. No database, no network.
 
 The detector runs one article through the stages in order: the cheap pre-screen (word cues, title
-and lead), the parse (reading.py), relevance (relevance.py), same story and novelty (novelty.py).
+and lead), the parse (reading/), relevance (relevance.py), same story and novelty (novelty.py).
 """
 
 from __future__ import annotations

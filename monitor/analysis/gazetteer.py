@@ -99,9 +99,6 @@ class Gazetteer:
         # The first meaning given wins: a country's own name beats a group that shares it.
         self._aliases.setdefault(alias, (country, kind))
 
-    def canonical(self, code_or_name: str) -> str:
-        return self._names.get(code_or_name, code_or_name)
-
     def find(self, text: str) -> list[CountryMention]:
         mentions: list[CountryMention] = []
         for match in self._pattern.finditer(text):

@@ -4,6 +4,7 @@ never expands past the cap, and short unused bodies drained so their connection 
 from __future__ import annotations
 
 import asyncio
+import re
 import zlib
 
 import httpx
@@ -18,8 +19,8 @@ class BadEncoding(Exception):
 
 
 async def read_capped(response: httpx.Response, headers: dict[str, str], max_bytes: int) -> bytes:
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    declared = _declared_length(headers)
+    if declared is not None and declared > max_bytes:
         raise TooLarge
     decoder = _Decoder(headers.get("content-encoding", ""))
     body = bytearray()
@@ -46,8 +47,8 @@ async def drain_small_body(response: httpx.Response, headers: dict[str, str]) ->
     Best effort: a body that is long, of unknown length, slow or broken is left unread (the
     connection is closed), and never changes the outcome.
     """
-    declared = headers.get("content-length", "")
-    if response.status_code != 304 and not (declared.isdigit() and int(declared) <= DRAIN_MAX_BYTES):
+    declared = _declared_length(headers)
+    if response.status_code != 304 and not (declared is not None and declared <= DRAIN_MAX_BYTES):
         return
     try:
         async with asyncio.timeout(DRAIN_TIMEOUT_S):
@@ -55,6 +56,15 @@ async def drain_small_body(response: httpx.Response, headers: dict[str, str]) ->
                 pass
     except (TimeoutError, httpx.HTTPError, httpx.StreamError):
         pass
+
+
+def _declared_length(headers: dict[str, str]) -> int | None:
+    # ASCII digits only: "²".isdigit() is true and int("²") raises.
+    declared = headers.get("content-length", "").strip()
+    return int(declared) if _ASCII_DIGITS.fullmatch(declared) else None
+
+
+_ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class _Decoder:

@@ -7,10 +7,8 @@ problems, so the orchestrator reads as a plain decision on `outcome.kind`.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
-import socket
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -19,13 +17,15 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from http import HTTPStatus
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from monitor.backoff import retry_after_s
 from monitor.ingest.body import BadEncoding, TooLarge, drain_small_body, read_capped
+from monitor.ingest.urlguard import PRIVATE_OK, guarded_transport, refused_text, same_origin, strict_http_url
+from monitor.ingest.validators import usable_etag, usable_feed_url, usable_last_modified
 
 if TYPE_CHECKING:
     from monitor.config import PollSettings
@@ -94,11 +94,20 @@ class FetchOutcome:
         return self.kind in (FetchKind.NEW_CONTENT, FetchKind.NOT_MODIFIED)
 
 
-def make_http_client(limits: FetchLimits) -> httpx.AsyncClient:
+def make_http_client(limits: FetchLimits, *, private_addresses: bool = False) -> httpx.AsyncClient:
+    """The client for feeds and pages; with private_addresses, for the operator's own endpoints.
+
+    Without private_addresses, a request goes only to public addresses unless it carries the
+    PRIVATE_OK extension (fetch_feed and fetch_page decide which hops may). Redirects are never
+    followed by httpx: fetch follows them hop by hop, each hop through that rule. No cookie is
+    kept: one jar for every feed, page and webhook would grow without bound and hand one site's
+    cookies back to it on every later poll.
+    """
     return httpx.AsyncClient(
-        transport=_ShardedTransport(limits.connections),
-        follow_redirects=True,
+        transport=_ShardedTransport(limits.connections, private_addresses=private_addresses),
+        follow_redirects=False,
         max_redirects=limits.max_redirects,
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         timeout=_timeout(limits),
         headers={
             "User-Agent": limits.user_agent,
@@ -123,23 +132,31 @@ class _ShardedTransport(httpx.AsyncBaseTransport):
     a pool that holds more than its keep-alive number, which would reconnect on most requests.
     """
 
-    def __init__(self, connections: int) -> None:
+    def __init__(self, connections: int, *, private_addresses: bool = False) -> None:
         per_pool = max(8, -(-2 * connections // POOL_SHARDS))
         self._limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
         self._ssl_context: Any = None  # built once, on the first pool: loading CA roots is slow
-        self._pools: dict[int, httpx.AsyncHTTPTransport] = {}
+        self._private_addresses = private_addresses
+        # Exempt and guarded requests never share a connection: a connection opened for an
+        # exempt request went wherever its host pointed.
+        self._pools: dict[tuple[int, bool], httpx.AsyncHTTPTransport] = {}
 
-    def _pool(self, host: str) -> httpx.AsyncHTTPTransport:
-        shard = zlib.crc32(host.encode("utf-8", "surrogatepass")) % POOL_SHARDS
-        pool = self._pools.get(shard)
+    def _pool(self, host: str, exempt: bool) -> httpx.AsyncHTTPTransport:
+        key = (zlib.crc32(host.encode("utf-8", "surrogatepass")) % POOL_SHARDS, exempt)
+        pool = self._pools.get(key)
         if pool is None:
             if self._ssl_context is None:
                 self._ssl_context = httpx.create_ssl_context()
-            pool = self._pools[shard] = httpx.AsyncHTTPTransport(verify=self._ssl_context, limits=self._limits)
+            if exempt:
+                pool = httpx.AsyncHTTPTransport(verify=self._ssl_context, limits=self._limits)
+            else:
+                pool = guarded_transport(self._ssl_context, self._limits)
+            self._pools[key] = pool
         return pool
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._pool(request.url.host).handle_async_request(request)
+        exempt = self._private_addresses or bool(request.extensions.get(PRIVATE_OK))
+        return await self._pool(request.url.host, exempt).handle_async_request(request)
 
     async def aclose(self) -> None:
         pools, self._pools = list(self._pools.values()), {}
@@ -158,76 +175,75 @@ async def fetch_feed(
     etag: str | None,
     last_modified: str | None,
     limits: FetchLimits,
+    allow_private: bool = False,
+    configured_url: str | None = None,
 ) -> FetchOutcome:
-    """GET url conditionally; every failure comes back as an outcome, never as an exception."""
+    """GET url conditionally; every failure comes back as an outcome, never as an exception.
+
+    The feed's configured URL (and its origin) may be private: the operator chose it. Every
+    other hop a redirect leads to must pass the address rule, unless allow_private.
+    """
     started = time.perf_counter()
+    # Validators stored before they were checked must not fail the request either.
+    etag, last_modified = usable_etag(etag), usable_last_modified(last_modified)
     headers = {"Accept-Encoding": ACCEPT_ENCODING}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
+    trusted = strict_http_url(configured_url or url)
+
+    def exempt(hop: httpx.URL) -> bool:
+        return allow_private or (trusted is not None and same_origin(hop, trusted))
 
     async def exchange() -> FetchOutcome:
-        async with client.stream("GET", url, headers=headers, timeout=_timeout(limits)) as response:
-            return await _outcome(response, etag, last_modified, limits, started)
+        return await _follow(client, url, headers, exempt, limits, started, (etag, last_modified))
 
     return await _bounded(exchange, url, limits, started)
 
 
-async def fetch_page(
-    client: httpx.AsyncClient, url: str, *, limits: FetchLimits, allow_private: bool
-) -> FetchOutcome:
-    """GET an article page; unless allow_private, every hop must resolve to public addresses.
-
-    Redirects are followed here, hop by hop, so that a public page cannot bounce the request to
-    an internal one. (A host that resolves differently on the second lookup is not caught.)
-    """
-    if allow_private:
-        return await fetch_feed(client, url, etag=None, last_modified=None, limits=limits)
+async def fetch_page(client: httpx.AsyncClient, url: str, *, limits: FetchLimits, allow_private: bool) -> FetchOutcome:
+    """GET an article page; unless allow_private, every hop must go to public addresses."""
     started = time.perf_counter()
     headers = {"Accept-Encoding": ACCEPT_ENCODING}
 
     async def exchange() -> FetchOutcome:
-        current = url
-        for _ in range(limits.max_redirects + 1):
-            refusal = await private_address_refusal(current)
-            if refusal:
-                return _failure(current, refusal, started)
-            async with client.stream(
-                "GET", current, headers=headers, timeout=_timeout(limits), follow_redirects=False
-            ) as response:
-                if response.next_request is None:
-                    return await _outcome(response, None, None, limits, started)
-                current = str(response.next_request.url)
-        raise httpx.TooManyRedirects("too many redirects")
+        return await _follow(client, url, headers, lambda _hop: allow_private, limits, started, (None, None))
 
     return await _bounded(exchange, url, limits, started)
 
 
-async def private_address_refusal(url: str) -> str | None:
-    """Why url must not be fetched (its host is or resolves to a non-public address), or None."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return None  # httpx reports the invalid URL
-    if not host:
-        return None
-    try:
-        addresses = {ipaddress.ip_address(host)}
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            return f"fetch: cannot resolve {host}: {exc.strerror or exc}"
-        addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
-    for address in sorted(addresses, key=str):
-        mapped = getattr(address, "ipv4_mapped", None)
-        checked = mapped or address
-        if not checked.is_global or checked.is_multicast:
-            return f"fetch: refused {host}: {address} is a private, loopback or link-local address"
-    return None
+async def _follow(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    exempt: Callable[[httpx.URL], bool],
+    limits: FetchLimits,
+    started: float,
+    sent: tuple[str | None, str | None],
+) -> FetchOutcome:
+    """GET url and the redirects after it, hop by hop, each hop under the address rule."""
+    current = url
+    moved_to: str | None = None
+    permanent = True  # still in the leading run of 301/308 hops
+    for _ in range(limits.max_redirects + 1):
+        hop = strict_http_url(current)
+        if hop is None:
+            return _failure(current, "fetch: refused: not an http(s) URL that can be read one way", started)
+        extensions = {PRIVATE_OK: True} if exempt(hop) else {}
+        async with client.stream(
+            "GET", hop, headers=headers, timeout=_timeout(limits), follow_redirects=False, extensions=extensions
+        ) as response:
+            if response.next_request is None:
+                return await _outcome(response, sent[0], sent[1], limits, started, moved_to)
+            target = str(response.next_request.url)
+            # Only the leading run of 301/308 hops moves the feed; a later 302/307 is temporary.
+            permanent = permanent and response.status_code in (301, 308)
+            if permanent:
+                moved_to = target
+            await drain_small_body(response, {name.lower(): value for name, value in response.headers.items()})
+        current = target
+    raise httpx.TooManyRedirects("too many redirects")
 
 
 async def _bounded(
@@ -244,7 +260,8 @@ async def _bounded(
     except httpx.TooManyRedirects:
         return _failure(url, f"fetch: too many redirects (more than {limits.max_redirects})", started)
     except httpx.ConnectError as exc:
-        return _failure(url, f"fetch: cannot connect: {_describe(exc)}", started)
+        # A refused hop reads the same whatever is (or is not) listening at its address.
+        return _failure(url, refused_text(exc) or f"fetch: cannot connect: {_describe(exc)}", started)
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         return _failure(url, f"fetch: invalid URL: {_describe(exc)}", started)
     except httpx.RemoteProtocolError as exc:
@@ -259,6 +276,7 @@ async def _outcome(
     sent_last_modified: str | None,
     limits: FetchLimits,
     started: float,
+    moved_to: str | None = None,
 ) -> FetchOutcome:
     status = response.status_code
     headers = {name.lower(): value for name, value in response.headers.items()}
@@ -283,10 +301,13 @@ async def _outcome(
         content=content,
         headers=headers,
         url=str(response.url),
-        moved_to=_permanent_target(response),
-        # A 304 may omit the validators; the ones we sent are still the current ones.
-        etag=headers.get("etag") or (sent_etag if not_modified else None),
-        last_modified=headers.get("last-modified") or (sent_last_modified if not_modified else None),
+        moved_to=usable_feed_url(moved_to),
+        # A 304 may omit the validators; the ones we sent are still the current ones. A validator
+        # that could not be sent back (not ASCII, longer than its column) is dropped here.
+        etag=usable_etag(headers.get("etag") or (sent_etag if not_modified else None)),
+        last_modified=usable_last_modified(
+            headers.get("last-modified") or (sent_last_modified if not_modified else None)
+        ),
         retry_after_s=retry_after,
         max_age_s=_freshness_s(headers),
         error=error,
@@ -317,18 +338,6 @@ def _reason(status: int, reason: str) -> str:
         except ValueError:
             reason = "unknown status"
     return reason.lower()
-
-
-def _permanent_target(response: httpx.Response) -> str | None:
-    """Where the leading run of 301/308 hops ends; a later 302/307 is temporary, so not moved."""
-    # Each hop's target is the URL of the response that follows it.
-    arrivals = [hop.url for hop in response.history[1:]] + [response.url]
-    target: str | None = None
-    for hop, arrival in zip(response.history, arrivals):
-        if hop.status_code not in (301, 308):
-            break
-        target = str(arrival)
-    return target
 
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)

@@ -63,6 +63,8 @@ def apply_outcome(
             )
     else:
         alert = failed(session, feed, error or f"fetch: {kind}", poll, now, alert_channels)
+        if kind is not FetchKind.RETRY_LATER:
+            forget_validators(feed)
     delay = next_poll_delay_s(
         kind,
         interval_s=feed.interval_s,
@@ -81,6 +83,7 @@ def apply_crash(
 ) -> None:
     """A refresh that crashed (a database error, a bug): counted as a failure like any other."""
     failed(session, feed, error, poll, now, alert_channels)
+    forget_validators(feed)
     feed.last_status = str(FetchKind.ERROR)
     feed.last_polled_at = now
     feed.next_poll_at = now + timedelta(seconds=failure_delay_s(feed.consecutive_errors, poll))
@@ -105,6 +108,14 @@ def failed(
     )
     logger.warning("feed failing: operator alerted", extra={"feed_id": feed.id, "error": error})
     return "failing"
+
+
+def forget_validators(feed: Feed) -> None:
+    # A failed poll forgets the ETag and Last-Modified: if they were the cause, the next poll
+    # asks without them; if not, it costs one full GET. (A 429 or 503 keeps them: the server
+    # only asked us to wait.)
+    feed.etag = None
+    feed.last_modified = None
 
 
 def _recovered(session: Session, feed: Feed, now: datetime, alert_channels: Sequence[str]) -> str | None:

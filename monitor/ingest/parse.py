@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import feedparser
 
 from monitor.ingest.text import html_to_text, normalise_whitespace, repair_mojibake
+from monitor.ingest.urlguard import strict_http_url
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +65,11 @@ class ParsedFeed:
     problem: str | None
 
 
-def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str]) -> ParsedFeed:
-    """Entries of a feed document; raises FeedParseError when there is no feed in it."""
+def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str], max_entries: int | None = None) -> ParsedFeed:
+    """Entries of a feed document; raises FeedParseError when there is no feed in it.
+
+    At most max_entries entries are read, the first ones (feeds put their newest first).
+    """
     try:
         # A BytesIO, never the bytes themselves: feedparser opens a bytes value that names a file.
         parsed = feedparser.parse(
@@ -77,7 +81,7 @@ def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str]) -> Parse
     problem = _problem(parsed)
     if not parsed.get("version") and not parsed.entries:
         raise FeedParseError(f"parse: not a feed ({_not_a_feed_reason(content, headers, problem)})")
-    entries = _unique(_entry(raw, url) for raw in parsed.entries)
+    entries = _unique(_entry(raw, url) for raw in parsed.entries[:max_entries])
     title = _plain(parsed.feed, "title") or None
     if parsed.bozo:
         logger.info("feed is not well-formed", extra={"url": url, "problem": problem})
@@ -176,8 +180,7 @@ def _entry_url(raw: Mapping[str, Any], feed_url: str) -> str | None:
     if not link or not isinstance(link, str):
         return None
     url = canonical_url(link, feed_url)
-    unusable = len(url) > MAX_URL_CHARS or _CONTROL.search(url) is not None
-    if unusable or urlsplit(url).scheme not in _DEFAULT_PORTS:
+    if url is None or len(url) > MAX_URL_CHARS or _CONTROL.search(url) is not None:
         return None
     return url
 
@@ -191,8 +194,9 @@ def _entry_key(raw: Mapping[str, Any], url: str | None, title: str, text: str) -
     else:
         digest = hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()
         return f"sha256:{digest}"
-    if len(key) > MAX_KEY_CHARS:
-        return f"sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    # A NUL or a lone surrogate cannot be stored (PostgreSQL refuses both): hashed, like a long key.
+    if len(key) > MAX_KEY_CHARS or _CONTROL.search(key):
+        return f"sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
     return key
 
 
@@ -269,20 +273,26 @@ def _unique(entries: Iterable[Entry]) -> list[Entry]:
     return unique
 
 
-def canonical_url(url: str, base: str | None = None) -> str:
-    """One spelling per article: resolved, lower-case scheme and host, no fragment, no trackers."""
+def canonical_url(url: str, base: str | None = None) -> str | None:
+    """One spelling per article: resolved, lower-case scheme and host, no fragment, no trackers.
+
+    None for anything that is not an http(s) URL read the same way by every parser
+    (urlguard.strict_http_url): such a URL is never passed on, to be fetched or shown.
+    """
     url = url.strip()
-    if base:
-        url = urljoin(base, url)
     try:
+        if base:
+            url = urljoin(base, url)
+        if strict_http_url(url) is None:
+            return None
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return url
+        return None
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        return url
     host = (parts.hostname or "").rstrip(".")
+    if not host:
+        return None  # "http://./": nothing left once the root dot goes
     if ":" in host:
         host = f"[{host}]"
     if port is not None and port != _DEFAULT_PORTS[scheme]:
@@ -290,7 +300,8 @@ def canonical_url(url: str, base: str | None = None) -> str:
     userinfo = parts.netloc.rpartition("@")[0]
     netloc = f"{userinfo}@{host}" if userinfo else host
     query = _strip_tracking(parts.query)
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+    # A space is sent as %20 by every client: spelt so here too, so that the URL ends where it ends.
+    return urlunsplit((scheme, netloc, parts.path or "/", query, "")).replace(" ", "%20")
 
 
 def _strip_tracking(query: str) -> str:

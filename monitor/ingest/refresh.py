@@ -89,7 +89,7 @@ async def refresh_feeds(
     one, a cycle parses with workers of its own.
     """
     if parser is None:
-        own = Parser(poll.parse_workers)
+        own = Parser.from_settings(poll)
         try:
             return await refresh_feeds(
                 session_factory, client, poll, now, only_feed, all_feeds, alert_channels, lease_s, own
@@ -141,7 +141,15 @@ async def _fetch_and_parse(
 ) -> _Fetched:
     started = time.perf_counter()
     limits = FetchLimits.from_settings(poll)
-    outcome = await fetch_feed(client, target.url, etag=target.etag, last_modified=target.last_modified, limits=limits)
+    outcome = await fetch_feed(
+        client,
+        target.url,
+        etag=target.etag,
+        last_modified=target.last_modified,
+        limits=limits,
+        allow_private=poll.allow_private_addresses,
+        configured_url=target.config_url,
+    )
     parsed, parse_error = await _parse(outcome, parser)
     if parsed is not None and target.full_text:
         parsed = await with_page_text(session_factory, client, target.id, parsed, limits, poll)

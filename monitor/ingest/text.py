@@ -7,6 +7,8 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 logger = logging.getLogger(__name__)
@@ -160,3 +162,37 @@ def extract_article_text(html: bytes | str, url: str) -> str | None:
         return None
     cleaned = normalise_whitespace(text)
     return cleaned or None
+
+
+@dataclass(frozen=True)
+class Page:
+    """An article page read whole: its headline, main text and publication date when it gives one."""
+
+    title: str
+    text: str
+    published: datetime | None
+
+
+def looks_like_html(text: str) -> bool:
+    return bool(_HTML_START.match(text))
+
+
+def read_page(html: str) -> Page | None:
+    """Headline, main text and date of an article page (trafilatura), or None when it has no text."""
+    _trafilatura_extract()  # the same import guard as the page fetcher
+    from trafilatura import bare_extraction
+
+    found = bare_extraction(html, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True)
+    body = normalise_whitespace(getattr(found, "text", None) or "") if found is not None else ""
+    if not body:
+        return None
+    published = None
+    if date := getattr(found, "date", None):
+        try:
+            published = datetime.fromisoformat(str(date)).replace(tzinfo=UTC)
+        except ValueError:
+            published = None
+    return Page(normalise_whitespace(getattr(found, "title", None) or ""), body, published)
+
+
+_HTML_START = re.compile(r"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|article|meta|div|p)\b", re.I | re.S)

@@ -30,9 +30,11 @@ class FeedTarget:
     etag: str | None
     last_modified: str | None
     full_text: bool
+    # Only the configured URL's origin may be private (fetch_feed): not where a move led.
+    config_url: str | None
 
 
-_TARGET_COLUMNS = select(Feed.id, Feed.name, Feed.url, Feed.etag, Feed.last_modified, Feed.full_text)
+_TARGET_COLUMNS = select(Feed.id, Feed.name, Feed.url, Feed.etag, Feed.last_modified, Feed.full_text, Feed.config_url)
 
 
 def sync_feeds(session: Session, feeds: Sequence[FeedConfig], now: datetime) -> None:

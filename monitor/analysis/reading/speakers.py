@@ -1,0 +1,70 @@
+"""Who speaks for which state: people the article introduces as a state's voice, and the
+speaker of a clause."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.analysis.reading.parse import _described, _in, _inside, _noun_phrase_context, _Sentence
+
+
+class _Speakers:
+    """Part of one article's reading (_ArticleReading): who speaks, and for which state."""
+
+    # ----- people who speak for states --------------------------------------------------------
+    def _learn_people(self, sentence: _Sentence) -> None:
+        """ "Kremlin spokesman Dmitry Peskov", "Wang Wenbin, a foreign ministry spokesman": the
+        person speaks for that state wherever the article names them again."""
+        for ent in sentence.doc.ents:
+            if ent.label_ != "PERSON":
+                continue
+            name = " ".join(
+                t.text for t in ent if t.lower_.rstrip(".") not in self.v.person_titles and t.text[:1].isupper()
+            )
+            if not name:
+                continue
+            for part in name.split():
+                self.full_names.setdefault(part, name)
+            around = _noun_phrase_context(ent)
+            if _described(ent):
+                self.described.update([name, *name.split()])  # "opposition leader X", "X, a businessman"
+            voices = [t for t in around if _in(t, self.v.state_voice_nouns) or t.i in sentence.countries]
+            states = self._country_in(sentence, around)
+            if states and any(_in(t, self.v.state_voice_nouns) or sentence.countries.get(t.i, None) for t in voices):
+                for part in [name, *name.split()]:
+                    self.person_state.setdefault(part, states[0])
+
+    # ----- who speaks ------------------------------------------------------------------------
+    def _speaker_token(self, token: Any) -> Any | None:
+        node = token
+        for _ in range(12):
+            if _in(node, self.v.speech_verbs) and node.pos_ in ("VERB", "AUX"):
+                subjects = [c for c in node.children if c.dep_ in ("nsubj",)]
+                if subjects and node.i != token.i:
+                    return subjects[0]
+            if node.head.i == node.i:
+                return None
+            node = node.head
+        return None
+
+    def _accuser_state(self, sentence: _Sentence, token: Any) -> str | None:
+        """The state that makes the charge: an accusing verb's subject, or whoever says the clause."""
+        own = [c for c in token.children if c.dep_ == "nsubj"] if _in(token, self.v.accuse_verbs) else []
+        speaker = own[0] if own else self._speaker_token(token)
+        if speaker is None:
+            return None
+        state, _ = self._resolve_speaker(sentence, speaker)
+        return state
+
+    def _resolve_speaker(self, sentence: _Sentence, speaker: Any) -> tuple[str | None, str]:
+        """(the state SPEAKER speaks for, or None; the words naming the speaker)."""
+        phrase = [t for t in speaker.subtree if t.dep_ not in ("relcl",) and not _inside(t, speaker, ("relcl", "acl"))]
+        words = " ".join(t.text for t in phrase)
+        states = self._country_in(sentence, phrase)
+        person = any(t.ent_type_ == "PERSON" for t in phrase)
+        if states and (not person or any(_in(t, self.v.state_voice_nouns) for t in phrase)):
+            return states[0], words  # "Romanian candidate Calin Dobre" speaks for himself, not Romania
+        for t in phrase:
+            if t.ent_type_ == "PERSON" and t.text in self.person_state:
+                return self.person_state[t.text], words
+        return None, words

@@ -1,0 +1,241 @@
+"""Targets: what an act is aimed at, as a clean noun phrase, and whose and what kind it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.analysis.facts import TargetIdentity, TargetMention
+from monitor.analysis.reading.parse import _in, _inside, _locatives, _objects_of, _Sentence, _text, _with_conjuncts
+
+
+class _Targets:
+    """Part of one article's reading (_ArticleReading): the targets of the acts."""
+
+    # ----- targets ---------------------------------------------------------------------------
+    def _targets(self, sentence: _Sentence, accused: set[str], *, denied: bool = False) -> list[TargetMention]:
+        """What the acts in SENTENCE are aimed at; with DENIED, only the acts it says did not happen."""
+        found: list[TargetMention] = []
+        for token in sentence.doc:
+            if not self._act_by_actor(sentence, token):
+                continue
+            if self._negated(token) != denied:
+                continue
+            for aim in self._aims(token):
+                phrase = self._phrase(sentence, aim)
+                if phrase is None:
+                    continue
+                identity = self._identity(sentence, aim, phrase, accused)
+                if identity.kind == "other" and not identity.names and not denied:
+                    continue  # "the run-up", "credentials", "personalities": nothing one can name
+                found.append(TargetMention(_text(phrase), sentence.text, sentence.index, identity))
+        return list({t.phrase.lower(): t for t in found}.values())
+
+    def _act_by_actor(self, sentence: _Sentence, token: Any) -> bool:
+        """An act whose doer is a state or an attacker ("hackers", "a foreign state"), or a passive
+        act with no doer named ("the servers were breached")."""
+        if token.pos_ == "VERB" and self._act_verb(token) and self._is_act(token):
+            agents = self._agents(token)
+            if not agents:
+                return any(c.dep_ == "nsubjpass" for c in token.children) or token.dep_ in ("acl", "xcomp", "advcl")
+            return any(
+                self._actor_countries(sentence, a)
+                or _in(a, self.v.actor_nouns | self.v.act_nouns | self.v.qualified_act_nouns)
+                or a.ent_type_ in ("ORG", "NORP", "GPE")
+                for a in agents
+            )
+        if token.pos_ == "NOUN" and self._act_noun(token):
+            return True
+        return False
+
+    def _aims(self, act: Any) -> list[Any]:
+        """What ACT is aimed at: its object, the subject of its passive, or the noun after "in",
+        "into", "against", "on", "at", "targeting" or "aimed at"; for a light verb, only a political
+        object ("paid local politicians") or what its object is aimed at ("ran ads aimed at voters")."""
+        aims: list[Any] = []
+        verb = act.pos_ == "VERB"
+        light = verb and _in(act, self.v.light_verbs)
+        if verb and act.dep_ == "acl" and act.tag_ == "VBN" and act.head.pos_ in ("NOUN", "PROPN") and not light:
+            aims.append(act.head)  # "Macron campaign hit by a hack": the noun the participle describes
+        for child in act.children:
+            if verb and child.dep_ in ("dobj", "nsubjpass"):
+                if not light or self._political(child):
+                    aims.append(child)  # "used social media", "ran ads": the instrument, not the target
+                aims += self._object_aims(child)
+            elif light:
+                continue
+            elif (
+                verb and child.dep_ == "prep" and child.lower_ == "from" and any(c.dep_ == "dobj" for c in act.children)
+            ):
+                aims += _objects_of(child)  # "stole documents from a campaign": where it was taken from
+            elif (
+                child.dep_ == "prep"
+                and child.lower_ in ("in", "into", "against", "on", "at", "with", "of", "over")
+                and not (verb and child.lower_ in ("of", "over"))
+            ):
+                if (
+                    not verb
+                    and child.lower_ == "of"
+                    and act.lemma_.lower()
+                    not in (
+                        "hack",
+                        "hacking",
+                        "breach",
+                        "attack",
+                        "intrusion",
+                        "infiltration",
+                        "penetration",
+                        "smear",
+                        "manipulation",
+                        "targeting",
+                        "compromise",
+                    )
+                ):
+                    continue
+                aims += _objects_of(child)
+            elif child.dep_ in ("acl", "xcomp", "advcl") and child.lemma_.lower() in ("target", "aim", "direct"):
+                aims += self._aimed_at(child)
+        # "sway the outcome of the election": what the outcome is of is the target
+        aims = [o for aim in aims for o in (self._aspect_of(aim) or [aim])]
+        return [a for aim in aims for a in _with_conjuncts(aim)]
+
+    def _aspect_of(self, noun: Any) -> list[Any]:
+        if not _in(noun, self.v.aspect_nouns):
+            return []
+        return [o for c in noun.children if c.dep_ == "prep" and c.lower_ == "of" for o in _objects_of(c)]
+
+    def _object_aims(self, noun: Any) -> list[Any]:
+        """What an act's object is itself aimed at: "funded attacks on French lawmakers", "ran an
+        operation aimed at the election", "ran accounts that targeted voters"."""
+        aims: list[Any] = []
+        for child in noun.children:
+            if (
+                child.dep_ == "prep"
+                and child.lower_ in ("against", "on", "at")
+                and (self._act_noun(noun) or _in(noun, self.v.target_rejects | self.v.qualified_act_nouns))
+            ):
+                aims += _objects_of(child)
+            elif child.dep_ in ("acl", "relcl") and child.lemma_.lower() in ("target", "aim", "direct"):
+                aims += self._aimed_at(child)
+        return aims
+
+    def _aimed_at(self, verb: Any) -> list[Any]:
+        aims = [c for c in verb.children if c.dep_ == "dobj"]
+        return aims + [
+            g for c in verb.children if c.dep_ == "prep" and c.lower_ in ("at", "against") for g in _objects_of(c)
+        ]
+
+    def _phrase(self, sentence: _Sentence, head: Any) -> list[Any] | None:
+        """The clean noun phrase headed by HEAD: its modifiers and "of" complements, without
+        clauses, appositions or trailing prepositions; None when it is no target."""
+        if (
+            head.pos_ not in ("NOUN", "PROPN")
+            or _in(head, self.v.target_rejects)
+            or head.lower_ in self.v.target_rejects
+        ):
+            return None
+        if head.ent_type_ in ("DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "CARDINAL", "ORDINAL"):
+            return None
+        if head.i in sentence.countries and sentence.countries[head.i].kind in (
+            "name",
+            "capital",
+            "metonym",
+            "adjective",
+        ):
+            return None  # a country alone is where an operation lands, not what it targets
+        if any(
+            c.dep_ == "det" and c.lower_ in ("no", "how", "what", "which", "any") for c in head.children
+        ) or self._act_noun(head):
+            return None
+        if (
+            any(c.dep_ == "poss" and c.pos_ == "PRON" for c in head.children)
+            and not any(t.pos_ == "PROPN" for t in head.subtree)
+            and self.v.kind_of(head.lemma_.lower()) not in ("election", "parliament")
+        ):
+            # "his daughter", "its institutions": whose they are is another sentence's; "our
+            # election" is the speaker's country's, which the article names
+            return None
+        keep = [head]
+        for child in head.children:
+            if child.dep_ in ("det", "predet") and child.i == head.left_edge.i:
+                continue
+            if (
+                child.dep_ in ("amod", "compound", "poss", "nummod", "nmod", "case", "quantmod", "npadvmod")
+                and child.i < head.i
+            ):
+                keep += [t for t in child.subtree]
+            elif child.dep_ == "prep" and child.lower_ in ("of", "for") and child.i > head.i:
+                objects = _objects_of(child)
+                if objects and objects[0].ent_type_ not in ("DATE", "TIME"):
+                    keep += [child] + [
+                        t
+                        for o in objects
+                        for t in o.subtree
+                        if not _inside(t, o, ("relcl", "acl", "appos", "prep")) or t.dep_ == "pobj"
+                    ]
+            elif child.dep_ in ("cc", "conj") and child.i > head.i and head.dep_ != "conj":
+                continue
+        tokens = sorted(
+            {t.i: t for t in keep if t.dep_ not in ("punct",) or t.text in ("-", "'")}.values(), key=lambda t: t.i
+        )
+        while tokens and (
+            tokens[0].dep_ in ("det", "cc", "prep", "punct")
+            or tokens[0].lower_ in ("other", "such", "several", "many", "some", "all", "both")
+        ):
+            tokens = tokens[1:]
+        if not tokens or len(tokens) > 12:
+            return None
+        if (
+            len(tokens) == 1
+            and tokens[0].pos_ == "NOUN"
+            and tokens[0].tag_ not in ("NNS",)
+            and self.v.kind_of(tokens[0].lemma_.lower()) not in ("election", "parliament", "systems")
+        ):
+            return None  # one common noun in the singular ("campaign") says too little
+        return tokens
+
+    def _identity(self, sentence: _Sentence, head: Any, phrase: list[Any], accused: set[str]) -> TargetIdentity:
+        # A country in the phrase itself says whose it is ("US election infrastructure"), even one
+        # accused elsewhere in the article; only the sentence around it may name the actor instead.
+        # "Chinese-Canadian voters", "the Russian-speaking Estonian minority": the country nearest
+        # the head is whose they are.
+        before = [t for t in phrase if t.i < head.i]
+        whose = self._country_in(sentence, before)[-1:] or self._country_in(sentence, phrase)
+        if not whose:
+            # "in Canada", "Canadian ridings" say whose; "a Russian woman" or "US adversaries" do not
+            places = [t for t in _locatives(head) if t.dep_ in ("pobj", "poss") or self.v.kind_of(t.head.lemma_.lower()) is not None]
+            whose = [c for c in self._country_in(sentence, places) if c not in accused]
+        owner = whose[0] if whose else ""
+        kind = self.v.kind_of(head.lemma_.lower()) or next(
+            (k for t in reversed(phrase) if (k := self.v.kind_of(t.lemma_.lower()))), "other"
+        )
+        if _in(head, self.v.entourage_nouns):
+            # "Biden's campaign staff", "the party's aides": the people around a campaign or a
+            # party are that campaign's or party's target.
+            kind = next(
+                (
+                    k
+                    for t in phrase
+                    if t.i != head.i and (k := self.v.kind_of(t.lemma_.lower())) in ("campaign", "party")
+                ),
+                kind,
+            )
+        person_names = [
+            t
+            for t in phrase
+            if t.pos_ == "PROPN"
+            and t.ent_type_ in ("PERSON", "ORG", "NORP", "")
+            and t.i != head.i
+            and t.i not in sentence.countries
+        ]
+        if _in(head, self.v.entourage_nouns) and kind not in ("campaign", "party") and person_names:
+            kind = "campaign"  # "the Biden-Harris team", "Macron's staff": a candidate's people are the campaign
+        names = [
+            t.lower_.removesuffix("'s")
+            for t in phrase
+            if t.pos_ == "PROPN"
+            and t.i not in sentence.countries
+            and t.lower_.rstrip(".") not in self.v.person_titles
+            and t.ent_type_ not in ("DATE", "TIME")  # "the October election": a month is no name
+            and self.v.kind_of(t.lemma_.lower()) is None
+        ]
+        return TargetIdentity(owner, kind, " ".join(dict.fromkeys(names)))
