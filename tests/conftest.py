@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from support.feedserver import FeedServer
 
 from monitor.store.db import SessionFactory, make_engine, make_session_factory, upgrade
@@ -22,7 +22,28 @@ from monitor.store.models import Base
 pytest_plugins = ["support.receivers"]
 
 # The test suite's own setting (not the service's): which PostgreSQL server to use.
-POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BASE_POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _worker_database(base: str) -> str:
+    """Under pytest-xdist (`-n 2`), each worker its own database beside the configured one
+    (`test_gw0`, `test_gw1`), created when missing: workers never empty each other's tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return base
+    url = make_url(base)
+    name = f"{url.database}_{worker}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            if connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+POSTGRES_URL = _worker_database(BASE_POSTGRES_URL)
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 

@@ -448,6 +448,7 @@ async def test_relevance_floor_filters(
     assert slack_receiver.requests == []
 
 
+@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 async def test_slack_is_paced_in_order_while_email_goes_at_once(
     sqlite_sessions: sessionmaker[Session],
     slack_receiver: SlackReceiver,

@@ -177,6 +177,7 @@ async def test_a_permanent_failure_is_dead_at_once(
         assert requeue_dead(session, None, all_dead=True) == 2
 
 
+@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 async def test_a_hanging_slack_does_not_delay_email(
     sessions: sessionmaker[Session],
     channels: dict[str, Channel],

@@ -237,6 +237,7 @@ async def test_a_broken_feed_and_a_refusing_smtp_server_break_nothing_else(
     assert smtp.messages == []
 
 
+@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 def test_bad_config_refuses_to_start_with_the_key_and_reason(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("poll:\n  interval: often\nalerts:\n  slak: {}\n", encoding="utf-8")
@@ -285,6 +286,7 @@ def test_run_serves_until_sigterm_then_stops_cleanly(tmp_path: Path, feed_server
     assert len(slack.messages) == 1 and len(smtp.messages) == 1
 
 
+@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 def test_a_second_process_on_the_same_sqlite_file_refuses_to_start(tmp_path: Path) -> None:
     from monitor.store.lock import single_process_lock
 

@@ -155,6 +155,7 @@ async def test_only_the_first_entries_are_read(sqlite_sessions, server, client) 
     assert result.entries == 3 and result.new_articles == 3
 
 
+@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 async def test_a_document_past_the_parse_timeout_is_stopped_not_waited_for() -> None:
     document = slow_document()
     parser = Parser(1, timeout_s=0.5)

@@ -57,6 +57,7 @@ def test_adaptive_is_the_default_unless_an_interval_is_written() -> None:
         PollSettings(min_interval="2h", max_interval="1h")
 
 
+@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 async def test_busy_feeds_speed_up_quiet_ones_slow_down_and_a_restart_resumes(sessions, server, client) -> None:
     server.set_feed("/quiet.xml", rss_document([story(1, "quiet")]))
     busy = add_feed(sessions, "busy", server.url("/busy.xml"))

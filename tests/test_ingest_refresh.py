@@ -332,6 +332,7 @@ async def test_timeout_is_recorded(session_factory, server) -> None:
     assert load_feed(session_factory, feed_id).last_error == result.error
 
 
+@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 async def test_explicit_interval_is_honoured_down_to_one_second(session_factory, server, client) -> None:
     server.set_feed("/feed.xml", items(1), headers={"Cache-Control": "max-age=3600"})
     fast = add_feed(session_factory, "fast", server.url("/feed.xml"), interval_s=1.0)

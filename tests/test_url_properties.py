@@ -19,6 +19,9 @@ from monitor.alerts.escaping import safe_url
 from monitor.ingest.parse import canonical_url
 from monitor.ingest.urlguard import AddressRefused, GuardedNetworkBackend, is_public, strict_http_url
 
+# Hundreds of generated inputs per property: the full suite runs them, the fast tier does not.
+pytestmark = pytest.mark.slow
+
 # Characters that disguise or drive: controls, format characters (bidi overrides, zero widths),
 # line and paragraph separators, surrogates.
 DISGUISING = {"Cc", "Cf", "Zl", "Zp", "Cs"}

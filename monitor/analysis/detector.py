@@ -23,7 +23,17 @@ from monitor.analysis.relevance import SCREEN_SENTENCES, Relevance, Screen, Seed
 from monitor.analysis.seeds import SeedCorpus, SeedDocument
 from monitor.config import AnalysisSettings
 
-__all__ = ["SCREEN_SENTENCES", "Analysis", "ArticleInput", "Detector", "Finding", "Mention", "Screen", "SeedMatch", "seed_knowledge"]
+__all__ = [
+    "SCREEN_SENTENCES",
+    "Analysis",
+    "ArticleInput",
+    "Detector",
+    "Finding",
+    "Mention",
+    "Screen",
+    "SeedMatch",
+    "seed_knowledge",
+]
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,9 @@ class Analysis:
     def alert(self) -> bool:
         return self.relevant and bool(self.findings)
 
-    def teach(self, kb: KnowledgeBase, *, source_ref: str, published: datetime | None, story_ref: str | None = None) -> list[Fact]:
+    def teach(
+        self, kb: KnowledgeBase, *, source_ref: str, published: datetime | None, story_ref: str | None = None
+    ) -> list[Fact]:
         """What a relevant article brought, learned by KB with their source, and the article
         remembered as a story (STORY_REF, default SOURCE_REF) to recognise other outlets' versions."""
         if not self.relevant:
@@ -81,11 +93,15 @@ class Detector:
         self.settings = settings
         # The extractor's word cues screen every article cheaply; the reader parses those that pass.
         self.extractor = extractor or default_extractor()
-        self.reader = reader or load_reader(settings.language_model, str(settings.vocabulary_dir) if settings.vocabulary_dir else None)
+        self.reader = reader or load_reader(
+            settings.language_model, str(settings.vocabulary_dir) if settings.vocabulary_dir else None
+        )
         # The topic's words decide relevance only for a seed corpus that is written in them (every
         # seed document names an election, a vote or a campaign); another corpus goes without.
         topic_words = bool(corpus.documents) and all(self.reader.names_the_topic(d.text) for d in corpus.documents)
-        self.relevance = Relevance(embedder, corpus, settings, self.reader.v.topic_target_kinds, topic_words=topic_words)
+        self.relevance = Relevance(
+            embedder, corpus, settings, self.reader.v.topic_target_kinds, topic_words=topic_words
+        )
         self.novelty = Novelty(embedder, settings, self.extractor.c, self.reader.v.topic_target_kinds)
         self._extractions: OrderedDict[tuple[str, str], Extraction] = OrderedDict()
         self._readings: OrderedDict[tuple[str, str], Extraction] = OrderedDict()
@@ -107,7 +123,9 @@ class Detector:
         same_story = self.novelty.same_story(vector, article.published, kb) if relevant else None
         findings, known, new_facts = self.novelty.judge(said, kb, same_story, article, vector)
         if relevant and not findings:
-            reason += "; nothing new: " + (f"same story as {same_story.ref}" if same_story else "every item is already known")
+            reason += "; nothing new: " + (
+                f"same story as {same_story.ref}" if same_story else "every item is already known"
+            )
         return Analysis(
             relevance=relevance,
             relevant=relevant,
@@ -133,7 +151,10 @@ class Detector:
             for text in _sentences(article, extraction)[:SCREEN_SENTENCES]
         ]
         self.embedder.embed(texts)
-        return [self.relevance.screen(article.title, article.text, extraction) for article, extraction in zip(articles, extractions, strict=True)]
+        return [
+            self.relevance.screen(article.title, article.text, extraction)
+            for article, extraction in zip(articles, extractions, strict=True)
+        ]
 
     def embed_ahead(self, articles: Sequence[ArticleInput]) -> None:
         """Embed the sentences of ARTICLES in one model call: analyze() then finds them in the

@@ -8,16 +8,27 @@ version of a known story brings only what it names that the story did not.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from monitor.analysis.embedder import Embedder
-from monitor.analysis.facts import Extraction, Fact, FactKind, Story, TargetIdentity
+from monitor.analysis.facts import Fact, FactKind, Story, TargetIdentity
 from monitor.analysis.knowledge import KnowledgeBase
+from monitor.analysis.mentions import _YEAR, Allegation, Mention, mentions
+from monitor.analysis.target_words import (
+    _bare,
+    _compounds,
+    _core,
+    _country_words,
+    _head,
+    _identity_of,
+    _names,
+    _same_identity,
+    _target_names,
+)
 from monitor.analysis.text import fold
 from monitor.config import AnalysisSettings
 
@@ -31,14 +42,6 @@ class Article(Protocol):
 
 
 @dataclass(frozen=True)
-class Mention:
-    kind: FactKind
-    value: str
-    about: str
-    evidence: str
-    specific: bool = False  # a denial that names what it denies in its own words
-
-@dataclass(frozen=True)
 class Finding:
     kind: FactKind
     value: str
@@ -47,6 +50,7 @@ class Finding:
     closest: Fact | None
     similarity: float | None
     reason: str
+
 
 @dataclass(frozen=True)
 class _Match:
@@ -57,7 +61,9 @@ class _Match:
 class Novelty:
     """Judges mentions against a knowledge base; the embedder compares wordings."""
 
-    def __init__(self, embedder: Embedder, settings: AnalysisSettings, cues: dict[str, Any], topic_kinds: frozenset[str]) -> None:
+    def __init__(
+        self, embedder: Embedder, settings: AnalysisSettings, cues: dict[str, Any], topic_kinds: frozenset[str]
+    ) -> None:
         self.embedder = embedder
         self.settings = settings
         self.cues = cues
@@ -91,7 +97,15 @@ class Novelty:
                 if mention.kind == "target" and not finding.reason.startswith("same story"):
                     accepted_targets.append(mention)
                 new_facts.append(
-                    Fact(mention.kind, mention.value, mention.about, mention.evidence, "article", article.url or article.title, article.published)
+                    Fact(
+                        mention.kind,
+                        mention.value,
+                        mention.about,
+                        mention.evidence,
+                        "article",
+                        article.url or article.title,
+                        article.published,
+                    )
                 )
             else:
                 known.append(finding)
@@ -99,7 +113,15 @@ class Novelty:
                     # Another wording of a denial already made is kept too (no alert), so that the
                     # next denial is compared with the story it was made in as well.
                     new_facts.append(
-                        Fact(mention.kind, mention.value, mention.about, mention.evidence, "article", article.url or article.title, article.published)
+                        Fact(
+                            mention.kind,
+                            mention.value,
+                            mention.about,
+                            mention.evidence,
+                            "article",
+                            article.url or article.title,
+                            article.published,
+                        )
                     )
         return findings, known, new_facts
 
@@ -107,14 +129,27 @@ class Novelty:
         countries = kb.of_kind("country")
         same = [f for f in countries if f.value == mention.value]
         if same:
-            return Finding("country", mention.value, "", mention.evidence, same[0], 1.0, f"{mention.value} is already alleged ({same[0].source_ref})"), False
+            return Finding(
+                "country",
+                mention.value,
+                "",
+                mention.evidence,
+                same[0],
+                1.0,
+                f"{mention.value} is already alleged ({same[0].source_ref})",
+            ), False
         match = self._closest(mention.evidence, countries, lambda f: f.evidence)
         closest = f"closest known: {match.fact.value}" if match.fact else "nothing similar is known"
         reason = f"no earlier source alleges {mention.value}; {closest}"
         return Finding("country", mention.value, "", mention.evidence, match.fact, match.similarity, reason), True
 
     def _judge_target(
-        self, mention: Mention, kb: KnowledgeBase, accepted: list[Mention], same_story: Story | None, known_here: list[Finding] = ()  # type: ignore[assignment]
+        self,
+        mention: Mention,
+        kb: KnowledgeBase,
+        accepted: list[Mention],
+        same_story: Story | None,
+        known_here: list[Finding] = (),  # type: ignore[assignment]
     ) -> tuple[Finding, bool]:
         targets = kb.of_kind("target")
         identity = TargetIdentity.parse(mention.about)
@@ -123,7 +158,7 @@ class Novelty:
         match = self._closest(mention.value, targets, lambda f: f.value)
         if self._same_target(mention.value, match, targets):
             assert match.fact is not None
-            reason = f"known target: matches \"{match.fact.value}\" ({match.similarity:.2f})"
+            reason = f'known target: matches "{match.fact.value}" ({match.similarity:.2f})'
             return Finding("target", mention.value, "", mention.evidence, match.fact, match.similarity, reason), False
         # A wording without a name of its own ("presidential campaigns of both parties") after a
         # known target in the same article ("Donald Trump's presidential campaign") is that target.
@@ -134,28 +169,65 @@ class Novelty:
             if self._same_target(mention.value, sibling, here):
                 assert sibling.fact is not None
                 origin = next(f.closest for f in earlier if f.value == sibling.fact.value)
-                reason = f"known target: another wording of \"{sibling.fact.value}\" in this article, which matches \"{origin.value}\"" if origin else "known target"
+                reason = (
+                    f'known target: another wording of "{sibling.fact.value}" in this article, which matches "{origin.value}"'
+                    if origin
+                    else "known target"
+                )
                 return Finding("target", mention.value, "", mention.evidence, origin, sibling.similarity, reason), False
         if accepted:
             siblings = [Fact("target", a.value, "", "", "article", "") for a in accepted]
             sibling = self._closest(mention.value, siblings, lambda f: f.value)
             if self._same_target(mention.value, sibling, siblings):
-                return Finding("target", mention.value, "", mention.evidence, None, sibling.similarity, "another wording of a target already reported in this article"), False
+                return Finding(
+                    "target",
+                    mention.value,
+                    "",
+                    mention.evidence,
+                    None,
+                    sibling.similarity,
+                    "another wording of a target already reported in this article",
+                ), False
         if same_story is not None:
             # Another outlet's version words the same victims differently; only a name the earlier
             # story never brought (a new person, body or place) is news.
             story_targets = [f for f in same_story.facts if f.kind == "target"]
             story_match = self._closest(mention.value, story_targets, lambda f: f.value)
-            story_names = set().union(*(_names(f.value) | _names(f.evidence) for f in same_story.facts)) if same_story.facts else set()
+            story_names = (
+                set().union(*(_names(f.value) | _names(f.evidence) for f in same_story.facts))
+                if same_story.facts
+                else set()
+            )
             fresh = _names(mention.value) - story_names - _country_words(mention.value)
             if not fresh or (story_match.similarity or 0) >= self.settings.same_story_target_threshold:
-                reason = f"same story as {same_story.ref}" + (f": \"{story_match.fact.value}\" ({story_match.similarity:.2f})" if story_match.fact else "")
-                return Finding("target", mention.value, "", mention.evidence, story_match.fact, story_match.similarity, reason), True
-        closest = f"closest known: \"{match.fact.value}\" ({match.similarity:.2f})" if match.fact else "nothing similar is known"
-        return Finding("target", mention.value, "", mention.evidence, match.fact, match.similarity, f"no earlier source names this target; {closest}"), True
+                reason = f"same story as {same_story.ref}" + (
+                    f': "{story_match.fact.value}" ({story_match.similarity:.2f})' if story_match.fact else ""
+                )
+                return Finding(
+                    "target", mention.value, "", mention.evidence, story_match.fact, story_match.similarity, reason
+                ), True
+        closest = (
+            f'closest known: "{match.fact.value}" ({match.similarity:.2f})'
+            if match.fact
+            else "nothing similar is known"
+        )
+        return Finding(
+            "target",
+            mention.value,
+            "",
+            mention.evidence,
+            match.fact,
+            match.similarity,
+            f"no earlier source names this target; {closest}",
+        ), True
 
     def _judge_identified_target(
-        self, mention: Mention, identity: TargetIdentity, targets: list[Fact], accepted: list[Mention], same_story: Story | None
+        self,
+        mention: Mention,
+        identity: TargetIdentity,
+        targets: list[Fact],
+        accepted: list[Mention],
+        same_story: Story | None,
     ) -> tuple[Finding, bool]:
         """A target is known when a known target has its identity (whose, what kind, its names) and,
         when neither carries a name, a close enough wording; another country's election, or a named
@@ -164,15 +236,19 @@ class Novelty:
         described = f"{identity.kind} of {identity.whose or 'an unnamed country'}"
         match = self._known_within(mention.value, identity, same)
         if match.fact is not None:
-            reason = f"known target: {described}, as \"{match.fact.value}\" ({match.similarity:.2f})"
-            return Finding("target", mention.value, mention.about, mention.evidence, match.fact, match.similarity, reason), False
+            reason = f'known target: {described}, as "{match.fact.value}" ({match.similarity:.2f})'
+            return Finding(
+                "target", mention.value, mention.about, mention.evidence, match.fact, match.similarity, reason
+            ), False
         here = [Fact("target", a.value, a.about, "", "article", "") for a in accepted]
         # Within one article, one identity is one target: two unnamed wordings of Moldova's election
         # there are the same election, however differently worded.
         sibling = self._known_within(mention.value, identity, [f for f in here if _same_identity(identity, f)], -1.0)
         if sibling.fact is not None:
-            reason = f"another wording of \"{sibling.fact.value}\", already reported in this article"
-            return Finding("target", mention.value, mention.about, mention.evidence, None, sibling.similarity, reason), False
+            reason = f'another wording of "{sibling.fact.value}", already reported in this article'
+            return Finding(
+                "target", mention.value, mention.about, mention.evidence, None, sibling.similarity, reason
+            ), False
         if same_story is not None:
             # Another outlet's version words the same victims differently; only a name the earlier
             # story never brought (a new person, body or place) is news.
@@ -182,11 +258,21 @@ class Novelty:
                 reason = f"same story as {same_story.ref}: it brings no name the earlier story lacked"
                 return Finding("target", mention.value, mention.about, mention.evidence, None, None, reason), True
         closest = self._closest(mention.value, same or targets, lambda f: f.value)
-        near = f"closest known: \"{closest.fact.value}\" ({closest.similarity:.2f})" if closest.fact else "nothing similar is known"
-        reason = f"no earlier source names this target ({described}{', ' + identity.name if identity.name else ''}); {near}"
-        return Finding("target", mention.value, mention.about, mention.evidence, closest.fact, closest.similarity, reason), True
+        near = (
+            f'closest known: "{closest.fact.value}" ({closest.similarity:.2f})'
+            if closest.fact
+            else "nothing similar is known"
+        )
+        reason = (
+            f"no earlier source names this target ({described}{', ' + identity.name if identity.name else ''}); {near}"
+        )
+        return Finding(
+            "target", mention.value, mention.about, mention.evidence, closest.fact, closest.similarity, reason
+        ), True
 
-    def _known_within(self, value: str, identity: TargetIdentity, same: list[Fact], threshold: float | None = None) -> _Match:
+    def _known_within(
+        self, value: str, identity: TargetIdentity, same: list[Fact], threshold: float | None = None
+    ) -> _Match:
         """The known target of the same identity that VALUE names: one sharing a name with it, or,
         when VALUE carries no name, the closest wording if it is close enough."""
         if not same:
@@ -248,10 +334,13 @@ class Novelty:
         return {
             "generic": {w.lower() for w in [*c.get("body_nouns", []), *c.get("entourage_nouns", [])]},
             "entourage": {w.lower() for w in c.get("entourage_nouns", [])},
-            "joiners": {j.lower() for j in c.get("target_joiners", [])} | {w.lower() for w in c.get("target_stops", [])},
+            "joiners": {j.lower() for j in c.get("target_joiners", [])}
+            | {w.lower() for w in c.get("target_stops", [])},
         }
 
-    def _judge_denial(self, mention: Mention, kb: KnowledgeBase, fresh: list[Mention], same_story: Story | None) -> tuple[Finding, bool]:
+    def _judge_denial(
+        self, mention: Mention, kb: KnowledgeBase, fresh: list[Mention], same_story: Story | None
+    ) -> tuple[Finding, bool]:
         """A denial is new when its denier has not yet denied that allegation: no earlier denial by
         it of the same accused about the same country's politics, or this allegation is aimed at a
         target of the topic's kinds that no earlier source named (another campaign, another year's
@@ -259,7 +348,11 @@ class Novelty:
         already denied brings no new denial."""
         alleged = Allegation.parse(mention.about)
         electorate = alleged.electorate
-        comparable = [f for f in kb.of_kind("denial") if f.value == mention.value and alleged.same_politics(Allegation.parse(f.about))]
+        comparable = [
+            f
+            for f in kb.of_kind("denial")
+            if f.value == mention.value and alleged.same_politics(Allegation.parse(f.about))
+        ]
         told = [f for f in (same_story.facts if same_story else []) if f.kind == "denial" and f.value == mention.value]
         if told:
             reason = f"same story as {same_story.ref}, in which {mention.value} already denied" if same_story else ""
@@ -269,9 +362,11 @@ class Novelty:
         if not comparable:
             reason = f"no earlier denial by {mention.value} {where}"
             return Finding("denial", mention.value, mention.about, mention.evidence, None, None, reason), True
-        operation = next((t for t in fresh if (i := TargetIdentity.parse(t.about)) is not None and i.kind in self.topic_kinds), None)
+        operation = next(
+            (t for t in fresh if (i := TargetIdentity.parse(t.about)) is not None and i.kind in self.topic_kinds), None
+        )
         if operation is not None:
-            reason = f"{mention.value} has denied {where} before, but not this allegation: it concerns \"{operation.value}\", a target no earlier source named"
+            reason = f'{mention.value} has denied {where} before, but not this allegation: it concerns "{operation.value}", a target no earlier source named'
             return Finding("denial", mention.value, mention.about, mention.evidence, comparable[-1], None, reason), True
         reason = f"{mention.value} already denied this allegation ({comparable[-1].source_ref}): same accused, {where}, no new target"
         return Finding("denial", mention.value, mention.about, mention.evidence, comparable[-1], None, reason), False
@@ -297,153 +392,4 @@ class Novelty:
         return best
 
 
-def mentions(extraction: Extraction, published: datetime | None = None) -> list[Mention]:
-    """What an article says, one mention per kind and value: the accused states, the targets with
-    their identity (an election dated by its year, else the article's), and one denial per denier
-    with the allegation it answers: who is accused, whose politics, which operation (the article's
-    first identified target) and the words."""
-    said: list[Mention] = []
-    seen: set[tuple[str, str, str]] = set()
-
-    def add(mention: Mention) -> None:
-        key = (mention.kind, mention.value, mention.about)
-        if key not in seen:
-            seen.add(key)
-            said.append(mention)
-
-    for accusation in extraction.accusations:
-        add(Mention("country", accusation.country, "", accusation.evidence))
-    identities = [_dated(t.identity, t.phrase, published) if t.identity else None for t in extraction.targets]
-    for target, identity in zip(extraction.targets, identities, strict=True):
-        add(Mention("target", target.phrase, identity.key() if identity else "", target.evidence))
-    operation = next((i for i in identities if i is not None and i.kind != "other"), None)
-    for denial in extraction.denials:
-        electorate = (operation.whose if operation else "") or extraction.electorate(exclude={d.denier for d in extraction.denials})
-        # What is denied: the denier's own words when they name it ("that it was behind the hoax
-        # bomb threats"), else the allegation the denial answers, else the article's lead.
-        stated = [d.denied for d in extraction.denials if d.denier == denial.denier and d.denied]
-        specific = max(stated, key=lambda t: len(t.split()), default="")
-        answered = specific or (denial.allegation if denial.allegation != denial.evidence else extraction.lead())
-        year = next((n for n in operation.names if _YEAR.fullmatch(n)), "") if operation else ""
-        year = year or (str(published.year) if published else "")
-        about = Allegation(denial.accused or "?", electorate or "?", year or "?", operation.key() if operation else "?", answered).key()
-        if ("denial", denial.denier) in {(m.kind, m.value) for m in said}:
-            continue  # one denial per denier per article: the first states it best
-        add(Mention("denial", denial.denier, about, denial.evidence, bool(specific)))
-    return said
-
-
-def _identity_of(fact: Fact) -> TargetIdentity:
-    return TargetIdentity.parse(fact.about) or TargetIdentity("", "other", "")
-
-
-def _same_identity(identity: TargetIdentity, fact: Fact) -> bool:
-    """Same kind of thing of the same country; a side that does not say whose matches any. A
-    candidate and a campaign are one kind when they share a name: "Joe Biden" and "Biden's team"."""
-    other = TargetIdentity.parse(fact.about)
-    if other is None:
-        return False
-    same_kind = other.kind == identity.kind or (
-        {other.kind, identity.kind} == _PERSON_AND_CAMPAIGN and bool(other.names & identity.names)
-    )
-    return same_kind and (other.whose == identity.whose or not other.whose or not identity.whose)
-
-
-_PERSON_AND_CAMPAIGN = {"candidate", "campaign"}
-
-
-def _bare(phrase: str) -> bool:
-    """Whether PHRASE is a bare noun, at most with whose it is: "voters", "American campaigns",
-    "the country's elections", not "Black voters" nor "local election offices"."""
-    countries = _country_words(phrase)
-    words = [w.removesuffix("'s").removesuffix("’s") for w in phrase.lower().split()]
-    rest = [w for w in words if w not in _DETERMINERS and w not in countries and not _YEAR.fullmatch(w)]
-    return len(rest) <= 1
-
-
-_DETERMINERS = {"the", "a", "an", "its", "their", "his", "her", "our", "this", "that", "these", "those", "country", "nation"}
-
-
-def _country_words(phrase: str) -> set[str]:
-    from monitor.analysis.gazetteer import default_gazetteer
-
-    return {w.lower() for m in default_gazetteer().find(phrase) for w in m.alias.split()}
-
-
-def _target_names(phrase: str, words: dict[str, set[str]]) -> set[str]:
-    """The names in a target phrase, compound names split, generic capitalised nouns ("Party",
-    "President") left out."""
-    found = set()
-    for name in _names(phrase):
-        found.update(p for p in name.split("-") if p and p not in words["generic"])
-    return found
-
-
-def _compounds(phrase: str) -> list[set[str]]:
-    return [set(w.lower().split("-")) for w in re.findall(r"\b[A-Z][\w']*(?:-[A-Z][\w']*)+", phrase)]
-
-
-def _core(phrase: str, words: dict[str, set[str]], *, whole: bool = False) -> list[str]:
-    """The words of a target phrase before its complement ("of ...", "associated with ..."), singular."""
-    tokens = fold(phrase).split()
-    for i, token in enumerate(tokens if not whole else []):
-        if i and (token in words["joiners"] or " ".join(tokens[i : i + 2]) in words["joiners"]) and token != "and":
-            tokens = tokens[:i]
-            break
-    return [t[:-1] if t.endswith("s") and not t.endswith("ss") else t for t in tokens]
-
-
-def _head(phrase: str, words: dict[str, set[str]]) -> str:
-    """The head noun of a target phrase: the last word of its core."""
-    core = _core(phrase, words)
-    return core[-1] if core else ""
-
-
-def _names(phrase: str) -> set[str]:
-    """Proper-name words of a phrase ("Harris", "Taiwanese"), lower-cased."""
-    return {w.lower().removesuffix("'s") for w in re.findall(r"\b[A-Z][\w'-]*", phrase) if len(w) > 1} - {"the", "a", "an"}
-
-
-class Allegation(NamedTuple):
-    """The allegation a denial answers, kept in the denial fact's key: who is accused, whose
-    politics it concerns, which year's, the operation's target identity and the words."""
-
-    accused: str
-    electorate: str
-    year: str
-    operation: str
-    words: str
-
-    def key(self) -> str:
-        text = re.sub(r"\s+", " ", self.words).strip()
-        return " | ".join([self.accused, self.electorate, self.year, self.operation, text])[:300]
-
-    @classmethod
-    def parse(cls, about: str) -> Allegation:
-        parts = about.split(" | ", 4)
-        if len(parts) == 5 and (parts[2] == "?" or _YEAR.fullmatch(parts[2])):
-            return cls(*parts)
-        # Keys written before years and operations were kept: accused | electorate | words.
-        parts = about.split(" | ", 2)
-        return cls(parts[0], parts[1], "?", "?", parts[2]) if len(parts) == 3 else cls("?", "?", "?", "?", about)
-
-    def same_politics(self, other: Allegation) -> bool:
-        """Same accused, same country's politics, same year, where both sides say."""
-        return all(a == b or "?" in (a, b) for a, b in ((self.accused, other.accused), (self.electorate, other.electorate), (self.year, other.year)))
-
-
-_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
-
-
-def _dated(identity: TargetIdentity, phrase: str, published: datetime | None) -> TargetIdentity:
-    """An election is that year's election: the year the phrase names, else the article's year."""
-    if identity.kind != "election":
-        return identity
-    years = _YEAR.findall(phrase) or ([str(published.year)] if published else [])
-    names = [n for n in identity.name.split() if not _YEAR.fullmatch(n)]
-    return TargetIdentity(identity.whose, identity.kind, " ".join([*names, *dict.fromkeys(years)]))
-
-
-def _short(text: str, limit: int = 120) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+__all__ = ["Allegation", "Article", "Finding", "Mention", "Novelty", "mentions"]

@@ -28,6 +28,7 @@ class SeedMatch:
     sentence: str
     score: float
 
+
 @dataclass(frozen=True)
 class Screen:
     """The pre-screen's verdict on an article, from its title and lead and the extractor's cues.
@@ -44,7 +45,13 @@ class Screen:
 
 class Relevance:
     def __init__(
-        self, embedder: Embedder, corpus: SeedCorpus, settings: AnalysisSettings, topic_kinds: frozenset[str], *, topic_words: bool = False
+        self,
+        embedder: Embedder,
+        corpus: SeedCorpus,
+        settings: AnalysisSettings,
+        topic_kinds: frozenset[str],
+        *,
+        topic_words: bool = False,
     ) -> None:
         self.embedder = embedder
         self.corpus = corpus
@@ -85,7 +92,9 @@ class Relevance:
         )
         return Screen(False, score, reason, seed, vectors)
 
-    def score(self, extraction: Extraction, vectors: np.ndarray, cues: Extraction | None = None) -> tuple[float, SeedMatch | None, str]:
+    def score(
+        self, extraction: Extraction, vectors: np.ndarray, cues: Extraction | None = None
+    ) -> tuple[float, SeedMatch | None, str]:
         sims = vectors @ self.corpus.vectors.T
         best_chunk = sims.argmax(axis=1)
         best = sims.max(axis=1)
@@ -110,21 +119,25 @@ class Relevance:
         chunk = self.corpus.chunks[int(best_chunk[index])]
         seed = SeedMatch(chunk.source, chunk.sentence, round(float(best[index]), 4))
         if claims:
-            reason = f"relevance {score:.2f}: allegation \"{shorten(extraction.sentences[index])}\" is closest to seed {chunk.source}"
+            reason = f'relevance {score:.2f}: allegation "{shorten(extraction.sentences[index])}" is closest to seed {chunk.source}'
         else:
             reason = f"relevance {score:.2f}: no one is accused and nothing is denied"
         if self.topic_words and extraction.topic_words == 0:
             # Not one election, vote, campaign, party or parliament in the whole text: whatever the
             # state did, it was not done to the topic (the reader's `topic_words`).
             score = min(score, self.settings.relevance_threshold - 0.01)
-            return score, seed, reason + "; the article never names an election, a vote, a campaign, a party or a parliament"
+            return (
+                score,
+                seed,
+                reason + "; the article never names an election, a vote, a campaign, a party or a parliament",
+            )
         link = self._topic_link(vectors[claims]) if claims else None
         aimed = self._topic_act(extraction)
         if aimed is not None and score < self.settings.relevance_threshold:
             # Who did what to whom, read by the parser: a state accused of an act on an election,
             # a campaign, a party, a parliament or voters is the topic whatever its words' distance.
             score = self.settings.relevance_threshold
-            reason = f"relevance {score:.2f}: a state is accused of an act aimed at \"{aimed}\""
+            reason = f'relevance {score:.2f}: a state is accused of an act aimed at "{aimed}"'
             return score, seed, reason
         if link is not None and link < self.settings.topic_link_margin:
             # Same actors, same vocabulary, but what they did has nothing the seeds are about (a
