@@ -16,7 +16,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def write_config(
-    folder: Path, feed_urls: list[str], *, interval_s: float, backend: str, slack_url: str | None = None, http_port: int | None = None
+    folder: Path,
+    feed_urls: list[str],
+    *,
+    interval_s: float,
+    backend: str,
+    slack_url: str | None = None,
+    http_port: int | None = None,
 ) -> Path:
     """A config for `monitor run`: SQLite in FOLDER, these feeds, console off, Slack if given, the
     operations endpoint on 127.0.0.1:HTTP_PORT if given."""
@@ -67,7 +73,10 @@ def start_service(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 

@@ -110,15 +110,11 @@ class Service:
             self.kill()
 
 
-def write_config(
-    folder: Path, database_url: str, feed_url: str, slack_url: str
-) -> Path:
+def write_config(folder: Path, database_url: str, feed_url: str, slack_url: str) -> Path:
     config = {
         "database_url": database_url,
         "seeds_dir": str(REPO / "seeds"),
-        "cache_dir": str(
-            REPO / "data" / "cache"
-        ),  # the seed embeddings, kept between runs
+        "cache_dir": str(REPO / "data" / "cache"),  # the seed embeddings, kept between runs
         "log_level": "INFO",
         "http": {"enabled": False},
         # A killed run's claims (articles, alerts) are taken over after this, not after minutes.
@@ -149,18 +145,8 @@ def settled(engine_url: str, published: int) -> bool:
     engine = create_engine(engine_url)
     try:
         with Session(engine) as session:
-            done = (
-                session.scalar(
-                    text("SELECT count(*) FROM articles WHERE status != 'new'")
-                )
-                or 0
-            )
-            pending = (
-                session.scalar(
-                    text("SELECT count(*) FROM alerts WHERE status = 'pending'")
-                )
-                or 0
-            )
+            done = session.scalar(text("SELECT count(*) FROM articles WHERE status != 'new'")) or 0
+            pending = session.scalar(text("SELECT count(*) FROM alerts WHERE status = 'pending'")) or 0
     except Exception:
         return False
     finally:
@@ -169,9 +155,7 @@ def settled(engine_url: str, published: int) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -218,9 +202,7 @@ def main() -> int:
             service = Service(config, log)
             if not service.started.wait(timeout=120):
                 service.kill()
-                print(
-                    f"run {kill}: the service did not start; see {log}", file=sys.stderr
-                )
+                print(f"run {kill}: the service did not start; see {log}", file=sys.stderr)
                 print(log.read_text()[-3000:], file=sys.stderr)
                 return 2
             delay = rng.uniform(0, args.max_delay)
@@ -247,14 +229,8 @@ def main() -> int:
 
         engine = create_engine(database_url)
         with Session(engine) as session:
-            articles = list(
-                session.execute(select(Article.entry_key, Article.url, Article.status))
-            )
-            rows = list(
-                session.execute(
-                    select(Alert.id, Alert.channel, Alert.status, Alert.payload)
-                )
-            )
+            articles = list(session.execute(select(Article.entry_key, Article.url, Article.status)))
+            rows = list(session.execute(select(Alert.id, Alert.channel, Alert.status, Alert.payload)))
         engine.dispose()
 
     stored = {url: status for _key, url, status in articles}
@@ -268,30 +244,16 @@ def main() -> int:
         for url in urls:
             if re.search(re.escape(url.replace("&", "&amp;")) + r"[|>]", body):
                 received[url] += 1
-    alert_rows = [
-        row
-        for row in rows
-        if row[1] == "slack" and payload_kind(row[3]) != "also_reported"
-    ]
+    alert_rows = [row for row in rows if row[1] == "slack" and payload_kind(row[3]) != "also_reported"]
     undelivered = [row for row in alert_rows if row[2] != "delivered"]
-    never_received = [
-        row
-        for row in alert_rows
-        if row[2] == "delivered" and not received[row[3].get("article_url")]
-    ]
+    never_received = [row for row in alert_rows if row[2] == "delivered" and not received[row[3].get("article_url")]]
     duplicates = sum(count - 1 for count in received.values() if count > 1)
     print()
     print(f"database            {'PostgreSQL' if args.postgres else 'SQLite'}")
-    print(
-        f"kills               {args.kills} (SIGKILL, 0-{args.max_delay:g}s after 'service started')"
-    )
+    print(f"kills               {args.kills} (SIGKILL, 0-{args.max_delay:g}s after 'service started')")
     print(f"kills near a send   {in_flight_kills}")
-    print(
-        f"articles published  {len(urls)}; stored {len(stored)}; failed analysis {len(failed_articles)}"
-    )
-    print(
-        f"alerts (slack rows) {len(alert_rows)}; Slack messages received {len(slack.messages)}"
-    )
+    print(f"articles published  {len(urls)}; stored {len(stored)}; failed analysis {len(failed_articles)}")
+    print(f"alerts (slack rows) {len(alert_rows)}; Slack messages received {len(slack.messages)}")
     print(f"articles lost       {len(lost_articles)}")
     print(f"alerts lost         {len(undelivered) + len(never_received)}")
     print(f"duplicate alerts    {duplicates}")
@@ -299,9 +261,7 @@ def main() -> int:
     for url in lost_articles:
         print(f"  lost article: {url}")
     for row in undelivered + never_received:
-        print(
-            f"  lost alert: id={row[0]} status={row[2]} url={row[3].get('article_url')}"
-        )
+        print(f"  lost alert: id={row[0]} status={row[2]} url={row[3].get('article_url')}")
     return 0 if not lost_articles and not undelivered and not never_received else 1
 
 

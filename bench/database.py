@@ -47,8 +47,16 @@ class OffTopic:
 
     def analyze(self, article: ArticleInput, kb: KnowledgeBase) -> Analysis:
         return Analysis(
-            relevance=0.1, relevant=False, reason="far from the topic", vector=np.zeros(384, dtype=np.float32),
-            closest_seed=None, mentions=[], findings=[], same_story_as=None, new_facts=[], title=article.title,
+            relevance=0.1,
+            relevant=False,
+            reason="far from the topic",
+            vector=np.zeros(384, dtype=np.float32),
+            closest_seed=None,
+            mentions=[],
+            findings=[],
+            same_story_as=None,
+            new_facts=[],
+            title=article.title,
         )
 
 
@@ -61,11 +69,18 @@ def per_article_ms(url: str, articles: int) -> float:
         session.add(feed)
         session.flush()
         session.add_all(
-            Article(feed_id=feed.id, entry_key=str(i), url=f"http://news.local/{i}", title=f"Markets close higher {i}", text="Shares rose. " * 50)
+            Article(
+                feed_id=feed.id,
+                entry_key=str(i),
+                url=f"http://news.local/{i}",
+                title=f"Markets close higher {i}",
+                text="Shares rose. " * 50,
+            )
             for i in range(articles)
         )
         session.add_all(
-            KnownFact(kind="country", value=f"Country {i}", evidence="", source_kind="seed", source_ref="seed") for i in range(200)
+            KnownFact(kind="country", value=f"Country {i}", evidence="", source_kind="seed", source_ref="seed")
+            for i in range(200)
         )
     started = time.perf_counter()
     processed = 0
@@ -96,13 +111,17 @@ def main() -> None:
         with psycopg.connect(ADMIN, autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
         try:
-            results["PostgreSQL"].append(per_article_ms(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", args.articles))
+            results["PostgreSQL"].append(
+                per_article_ms(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", args.articles)
+            )
         finally:
             with psycopg.connect(ADMIN, autocommit=True) as connection:
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     for database, values in results.items():
-        print(f"{database:10s} {statistics.median(values):.2f} ms of database work per off-topic article "
-              f"(median of {len(values)} rounds of {args.articles}; range {min(values):.2f}-{max(values):.2f})")
+        print(
+            f"{database:10s} {statistics.median(values):.2f} ms of database work per off-topic article "
+            f"(median of {len(values)} rounds of {args.articles}; range {min(values):.2f}-{max(values):.2f})"
+        )
     ratios = [p / s for p, s in zip(results["PostgreSQL"], results["SQLite"], strict=True)]
     print(f"PostgreSQL / SQLite, same round: {statistics.median(ratios):.2f}x")
 

@@ -116,9 +116,12 @@ def encode(backend: str, embedder: Embedder) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", default="torch,sentence-transformers,openvino,onnx,onnx-fp32",
-                        help="torch, sentence-transformers (its own encode, batched by characters), openvino (bf16 "
-                             "where the CPU has it), openvino-fp32, onnx (int8), onnx-fp32")
+    parser.add_argument(
+        "--backends",
+        default="torch,sentence-transformers,openvino,onnx,onnx-fp32",
+        help="torch, sentence-transformers (its own encode, batched by characters), openvino (bf16 "
+        "where the CPU has it), openvino-fp32, onnx (int8), onnx-fp32",
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--articles", type=int, default=54, help="dev-stream articles used")
     parser.add_argument("--batch-size", type=int, default=AnalysisSettings().batch_size)
@@ -139,8 +142,10 @@ def main() -> None:
 
     per_token = flops_per_sequence(1, shape) - shape["layers"] * 4 * shape["hidden"]
     print(f"command: {' '.join(['python', *sys.argv])}")
-    print(f"model {model}: {shape}; linear FLOPs/token {per_token / 1e6:.1f} M "
-          f"(+ attention {shape['layers'] * 4 * shape['hidden'] / 1e3:.1f} k x sequence length)")
+    print(
+        f"model {model}: {shape}; linear FLOPs/token {per_token / 1e6:.1f} M "
+        f"(+ attention {shape['layers'] * 4 * shape['hidden'] / 1e3:.1f} k x sequence length)"
+    )
     stats: dict[str, dict[str, float]] = {}
     for name, texts in sets.items():
         lengths = [len(e.ids) for e in tokenizer.encode_batch([t.strip() for t in texts])]
@@ -156,20 +161,31 @@ def main() -> None:
         cuts = padding_aware_batches(ordered, args.batch_size, CALL_TOKENS)
         aware_done = sum(ordered[a] * (b - a) for a, b in itertools.pairwise(cuts))
         stats[name] = {"useful": useful, "tokens": real}
-        print(f"  {name:17s} {len(texts):5d} texts, {real / len(texts):6.1f} tokens/text; padding waste: "
-              f"unsorted {1 - real / unsorted_done:5.1%}, by characters (sentence-transformers) "
-              f"{1 - real / st_done:5.1%}, by tokens {1 - real / fixed_done:5.1%}, by tokens in "
-              f"padding-aware batches (torch, openvino, onnx on a CPU) {1 - real / aware_done:5.1%} in {len(cuts) - 1} calls "
-              f"(fixed: {-(-len(texts) // args.batch_size)})")
+        print(
+            f"  {name:17s} {len(texts):5d} texts, {real / len(texts):6.1f} tokens/text; padding waste: "
+            f"unsorted {1 - real / unsorted_done:5.1%}, by characters (sentence-transformers) "
+            f"{1 - real / st_done:5.1%}, by tokens {1 - real / fixed_done:5.1%}, by tokens in "
+            f"padding-aware batches (torch, openvino, onnx on a CPU) {1 - real / aware_done:5.1%} in "
+            f"{len(cuts) - 1} calls "
+            f"(fixed: {-(-len(texts) // args.batch_size)})"
+        )
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     embedders: dict[str, Embedder] = {}
     for backend in backends:
         started = time.perf_counter()
         if backend == "onnx-fp32":
-            embedders[backend] = Embedder(model, batch_size=args.batch_size, backend="onnx", cache_dir=args.cache_dir, onnx_precision="fp32")
+            embedders[backend] = Embedder(
+                model, batch_size=args.batch_size, backend="onnx", cache_dir=args.cache_dir, onnx_precision="fp32"
+            )
         elif backend == "openvino-fp32":
-            embedders[backend] = Embedder(model, batch_size=args.batch_size, backend="openvino", cache_dir=args.cache_dir, openvino_precision="fp32")
+            embedders[backend] = Embedder(
+                model,
+                batch_size=args.batch_size,
+                backend="openvino",
+                cache_dir=args.cache_dir,
+                openvino_precision="fp32",
+            )
         elif backend == "sentence-transformers":
             embedders[backend] = embedders.get("torch") or Embedder(model, batch_size=args.batch_size, backend="torch")
         else:
@@ -182,12 +198,16 @@ def main() -> None:
         for backend, embedder in embedders.items():
             if backend in ("torch", "sentence-transformers"):
                 continue
-            cosines = np.concatenate([
-                (embedder._encoder.encode(texts, args.batch_size) * reference[name]).sum(axis=1)
-                for name, texts in sets.items()
-            ])
-            print(f"agreement {backend} vs torch: cosine min {cosines.min():.4f}, p1 {np.percentile(cosines, 1):.4f}, "
-                  f"mean {cosines.mean():.4f} over {len(cosines)} texts")
+            cosines = np.concatenate(
+                [
+                    (embedder._encoder.encode(texts, args.batch_size) * reference[name]).sum(axis=1)
+                    for name, texts in sets.items()
+                ]
+            )
+            print(
+                f"agreement {backend} vs torch: cosine min {cosines.min():.4f}, p1 {np.percentile(cosines, 1):.4f}, "
+                f"mean {cosines.mean():.4f} over {len(cosines)} texts"
+            )
 
     rates: list[float] = []
     seconds: dict[tuple[str, str], list[float]] = {}
@@ -205,8 +225,10 @@ def main() -> None:
         p_after = matmul_rate(shape)
         rates.append(p_after)
 
-    print(f"\nP = {statistics.median(rates):.1f} GFLOP/s fp32 matmul at the model's shapes, 2 threads "
-          f"(median of {len(rates)}; range {min(rates):.1f}-{max(rates):.1f}: the machine is shared)")
+    print(
+        f"\nP = {statistics.median(rates):.1f} GFLOP/s fp32 matmul at the model's shapes, 2 threads "
+        f"(median of {len(rates)}; range {min(rates):.1f}-{max(rates):.1f}: the machine is shared)"
+    )
     references = [b for b in ("torch", "sentence-transformers") if b in embedders]
     header = "".join(f" {'vs ' + ('s-t' if r == 'sentence-transformers' else r):>9s}" for r in references)
     print(f"{'texts':17s} {'backend':21s} {'texts/s':>8s} {'tokens/s':>9s} {'of P':>6s}{header}")
@@ -218,11 +240,15 @@ def main() -> None:
             for reference in references:
                 ratios = [t / b for t, b in zip(seconds[(reference, name)], seconds[(backend, name)], strict=True)]
                 versus += f" {statistics.median(ratios):8.2f}x"
-            print(f"{name:17s} {backend:21s} {len(texts) / took:8.1f} {stats[name]['tokens'] / took:9.0f} "
-                  f"{fraction:6.2f}{versus}")
-    print("\n'of P': useful FLOPs per second (real tokens, no padding) / P, median over rounds. "
-          "int8 and bf16 can exceed 1.0: P is the fp32 limit. "
-          "vs s-t: against sentence-transformers' own encode.")
+            print(
+                f"{name:17s} {backend:21s} {len(texts) / took:8.1f} {stats[name]['tokens'] / took:9.0f} "
+                f"{fraction:6.2f}{versus}"
+            )
+    print(
+        "\n'of P': useful FLOPs per second (real tokens, no padding) / P, median over rounds. "
+        "int8 and bf16 can exceed 1.0: P is the fp32 limit. "
+        "vs s-t: against sentence-transformers' own encode."
+    )
 
 
 if __name__ == "__main__":

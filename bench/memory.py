@@ -54,7 +54,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"command: {' '.join(['python', *sys.argv])}")
     entries = pool()
-    items = [FeedItem(title=t, link=f"http://news.local/pool/{i}", guid=f"pool-{i}", description=d) for i, (t, d) in enumerate(entries)]
+    items = [
+        FeedItem(title=t, link=f"http://news.local/pool/{i}", guid=f"pool-{i}", description=d)
+        for i, (t, d) in enumerate(entries)
+    ]
     with tempfile.TemporaryDirectory() as tmp, FeedServer() as server:
         feeds: list[list[FeedItem]] = []
         for f in range(args.feeds):
@@ -63,7 +66,11 @@ def main() -> None:
             server.set_feed(f"/f{f}.xml", rss_document(chosen))
         port = free_port()
         config = write_config(
-            Path(tmp), [server.url(f"/f{f}.xml") for f in range(args.feeds)], interval_s=args.interval, backend=args.backend, http_port=port
+            Path(tmp),
+            [server.url(f"/f{f}.xml") for f in range(args.feeds)],
+            interval_s=args.interval,
+            backend=args.backend,
+            http_port=port,
         )
         log = Path(tmp) / "service.log"
         process = start_service(config, log)
@@ -90,7 +97,15 @@ def main() -> None:
                     for k in range(20):
                         f = (fresh + k * 37) % args.feeds
                         title, text = entries[(fresh * 13 + k) % len(entries)]
-                        feeds[f] = [FeedItem(title=f"{title} ({fresh}-{k})", link=f"http://news.local/new/{fresh}-{k}", guid=f"new-{fresh}-{k}", description=text), *feeds[f][:4]]
+                        feeds[f] = [
+                            FeedItem(
+                                title=f"{title} ({fresh}-{k})",
+                                link=f"http://news.local/new/{fresh}-{k}",
+                                guid=f"new-{fresh}-{k}",
+                                description=text,
+                            ),
+                            *feeds[f][:4],
+                        ]
                         server.set_feed(f"/f{f}.xml", rss_document(feeds[f]))
                     fresh += 1
                     next_churn += 30
@@ -100,25 +115,36 @@ def main() -> None:
             stop_service(process)
     times = np.array([t for t, _, _ in samples])
     late = times >= 60
-    print(f"feeds: {args.feeds} (each polled every {args.interval:.0f} s), {polled} distinct feed paths fetched; backend {args.backend}")
+    print(
+        f"feeds: {args.feeds} (each polled every {args.interval:.0f} s), {polled} distinct feed paths "
+        f"fetched; backend {args.backend}"
+    )
     for label, column in (("service process", 1), ("with its parse workers", 2)):
         rss = np.array([sample[column] for sample in samples])
         slope = float(np.polyfit(times[late] / 60, rss[late], 1)[0]) if late.sum() >= 3 else float("nan")
-        print(f"RSS, {label}: after 1 min {rss[late][0] if late.any() else rss[-1]:.0f} MB, peak {rss.max():.0f} MB, "
-              f"end {rss[-1]:.0f} MB (goal <= 1024 MB); slope after warm-up {slope:+.2f} MB/min "
-              f"over {times[-1] / 60:.1f} min ({late.sum()} samples)")
+        print(
+            f"RSS, {label}: after 1 min {rss[late][0] if late.any() else rss[-1]:.0f} MB, peak {rss.max():.0f} MB, "
+            f"end {rss[-1]:.0f} MB (goal <= 1024 MB); slope after warm-up {slope:+.2f} MB/min "
+            f"over {times[-1] / 60:.1f} min ({late.sum()} samples)"
+        )
     if len(memo) >= 2:
         (t0, n0), (t1, n1) = memo[0], memo[-1]
         per_minute = (n1 - n0) / ((t1 - t0) / 60)
         # A kept vector: 384 float32 (1.5 KB), its array view and its text as the key, about 2 KB.
-        print(f"embedder memo: {n0:.0f} texts at {t0 / 60:.1f} min, {n1:.0f} at {t1 / 60:.1f} min: {per_minute:+.0f} texts/min, "
-              f"about {per_minute * 2 / 1024:+.2f} MB/min of the RSS slope (bounded: emptied at {MEMO_TEXTS:,} texts)")
+        print(
+            f"embedder memo: {n0:.0f} texts at {t0 / 60:.1f} min, {n1:.0f} at {t1 / 60:.1f} min: "
+            f"{per_minute:+.0f} texts/min, "
+            f"about {per_minute * 2 / 1024:+.2f} MB/min of the RSS slope (bounded: emptied at {MEMO_TEXTS:,} texts)"
+        )
     if len(heap) >= 2:
         minutes = np.array([t for t, _, _ in heap]) / 60
         for label, column in (("in use", 1), ("free in malloc's arenas", 2)):
             values = np.array([sample[column] for sample in heap])
-            print(f"C heap {label}: {values[0]:.0f} MB at {minutes[0]:.1f} min, {values[-1]:.0f} MB at {minutes[-1]:.1f} min, "
-                  f"slope {float(np.polyfit(minutes, values, 1)[0]):+.2f} MB/min (glibc's mallinfo2, from /metrics)")
+            print(
+                f"C heap {label}: {values[0]:.0f} MB at {minutes[0]:.1f} min, {values[-1]:.0f} MB at "
+                f"{minutes[-1]:.1f} min, "
+                f"slope {float(np.polyfit(minutes, values, 1)[0]):+.2f} MB/min (glibc's mallinfo2, from /metrics)"
+            )
 
 
 if __name__ == "__main__":

@@ -73,7 +73,9 @@ BACKLOG = 10_000
 def stream(on_topic_share: float, seed: int) -> list[FeedItem]:
     rows = [json.loads(line) for line in DEV_STREAM.read_text().splitlines() if line.strip()]
     on = [r for r in rows if r["gold"]["relevant"]]
-    off: list[tuple[str, str, datetime | None]] = [(r["title"], r["text"], _when(r["published"])) for r in rows if not r["gold"]["relevant"]]
+    off: list[tuple[str, str, datetime | None]] = [
+        (r["title"], r["text"], _when(r["published"])) for r in rows if not r["gold"]["relevant"]
+    ]
     for path in sorted(REAL_FEEDS.iterdir()):
         if not path.is_file() or path.suffix not in {".xml", ".rss", ".rdf", ".atom"}:
             continue
@@ -85,7 +87,9 @@ def stream(on_topic_share: float, seed: int) -> list[FeedItem]:
     rng = random.Random(seed)
     rng.shuffle(off)
     wanted_off = min(len(off), round(len(on) * (1 - on_topic_share) / on_topic_share))
-    items: list[tuple[str, str, datetime | None, str]] = [(r["title"], r["text"], _when(r["published"]), "on") for r in on]
+    items: list[tuple[str, str, datetime | None, str]] = [
+        (r["title"], r["text"], _when(r["published"]), "on") for r in on
+    ]
     mixed: list[Any] = [None] * (len(on) + wanted_off)
     slots = sorted(rng.sample(range(len(mixed)), len(on)))  # on-topic keep their stream order
     for slot, item in zip(slots, items, strict=True):
@@ -199,7 +203,16 @@ def database(postgres: bool, folder: Path) -> tuple[str, Any]:
     return POSTGRES.rsplit("/", 1)[0] + f"/{name}", drop
 
 
-async def run_once(backend: str, items: list[FeedItem], feeds: int, postgres: bool, cache_dir: Path, prescreen: float | None, *, cost: bool = True) -> dict[str, Any]:
+async def run_once(
+    backend: str,
+    items: list[FeedItem],
+    feeds: int,
+    postgres: bool,
+    cache_dir: Path,
+    prescreen: float | None,
+    *,
+    cost: bool = True,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, FeedServer() as server:
         per_feed = -(-len(items) // feeds)
         configs = []
@@ -212,7 +225,9 @@ async def run_once(backend: str, items: list[FeedItem], feeds: int, postgres: bo
             analysis_settings = AnalysisSettings(backend=backend)  # type: ignore[arg-type]
             if prescreen is not None:
                 analysis_settings = analysis_settings.model_copy(update={"prescreen_threshold": prescreen})
-            embedder = Embedder(analysis_settings.model, batch_size=analysis_settings.batch_size, backend=backend, cache_dir=cache_dir)  # type: ignore[arg-type]
+            embedder = Embedder(
+                analysis_settings.model, batch_size=analysis_settings.batch_size, backend=backend, cache_dir=cache_dir
+            )  # type: ignore[arg-type]
             documents = load_seed_documents(settings.seeds_dir)
             corpus = SeedCorpus.build(documents, embedder, cache_dir)
             stage = AnalysisStage(embedder, documents, corpus, Detector(embedder, corpus, analysis_settings))
@@ -228,7 +243,13 @@ async def run_once(backend: str, items: list[FeedItem], feeds: int, postgres: bo
             calls = [0]
             embedder.on_batch = lambda seconds: calls.__setitem__(0, calls[0] + 1)
             while True:
-                report = process_articles(service.sessions, stage.detector, list(service.channels), story_days=analysis_settings.same_story_days, limit=analysis_settings.batch_articles)
+                report = process_articles(
+                    service.sessions,
+                    stage.detector,
+                    list(service.channels),
+                    story_days=analysis_settings.same_story_days,
+                    limit=analysis_settings.batch_articles,
+                )
                 processed += report.processed
                 relevant += report.relevant
                 alerted += report.alerted
@@ -241,18 +262,27 @@ async def run_once(backend: str, items: list[FeedItem], feeds: int, postgres: bo
             drop()
         cpu = cpu_cost(embedder, corpus, analysis_settings, documents, items) if cost else None
     return {
-        "stored": stored, "store_s": stored_s, "processed": processed, "relevant": relevant,
-        "alerted": alerted, "process_s": process_s, "stages": stages, "calls": calls[0], "cost": cpu,
+        "stored": stored,
+        "store_s": stored_s,
+        "processed": processed,
+        "relevant": relevant,
+        "alerted": alerted,
+        "process_s": process_s,
+        "stages": stages,
+        "calls": calls[0],
+        "cost": cpu,
     }
 
 
 WARM_UP = ArticleInput(
     title="Officials say foreign hackers targeted a county election website",
-    text="Officials said Russian hackers targeted the county's election website in an attempt to interfere in the vote.",
+    text="Officials said Russian hackers targeted the county's election website in an attempt to interfere in the vote.",  # noqa: E501
 )
 
 
-def cpu_cost(embedder: Embedder, corpus: SeedCorpus, settings: AnalysisSettings, documents: Any, items: list[FeedItem]) -> dict[str, Any]:
+def cpu_cost(
+    embedder: Embedder, corpus: SeedCorpus, settings: AnalysisSettings, documents: Any, items: list[FeedItem]
+) -> dict[str, Any]:
     """CPU seconds per article, each analysed alone (pre-screen, embed ahead, analyze), memo emptied first."""
     embedder._cache.clear()
     detector = Detector(embedder, corpus, settings)
@@ -262,7 +292,9 @@ def cpu_cost(embedder: Embedder, corpus: SeedCorpus, settings: AnalysisSettings,
     screened_out: list[float] = []
     verdict_relevant: list[float] = []
     for item in items:
-        article = ArticleInput(title=item.title or "", text=item.description or "", url=item.link, published=item.pub_date)
+        article = ArticleInput(
+            title=item.title or "", text=item.description or "", url=item.link, published=item.pub_date
+        )
         started = time.process_time()
         screens = detector.prescreen([article])
         detector.embed_ahead([a for a, screen in zip([article], screens, strict=True) if screen.passed])
@@ -278,12 +310,21 @@ def cpu_cost(embedder: Embedder, corpus: SeedCorpus, settings: AnalysisSettings,
     def mean(values: list[float]) -> float:
         return sum(values) / len(values) if values else float("nan")
 
-    batched = {label: batched_cost(detector, documents, [i for i in items if ("/on/" in (i.link or "")) == (label == "on")]) for label in ("off", "on")}
+    batched = {
+        label: batched_cost(detector, documents, [i for i in items if ("/on/" in (i.link or "")) == (label == "on")])
+        for label in ("off", "on")
+    }
     return {
-        "batched_off_s": batched["off"], "batched_on_s": batched["on"],
-        "off_s": mean(by_label["off"]), "on_s": mean(by_label["on"]), "off_n": len(by_label["off"]), "on_n": len(by_label["on"]),
-        "screened_out_s": mean(screened_out), "screened_out_n": len(screened_out),
-        "relevant_s": mean(verdict_relevant), "relevant_n": len(verdict_relevant),
+        "batched_off_s": batched["off"],
+        "batched_on_s": batched["on"],
+        "off_s": mean(by_label["off"]),
+        "on_s": mean(by_label["on"]),
+        "off_n": len(by_label["off"]),
+        "on_n": len(by_label["on"]),
+        "screened_out_s": mean(screened_out),
+        "screened_out_n": len(screened_out),
+        "relevant_s": mean(verdict_relevant),
+        "relevant_n": len(verdict_relevant),
     }
 
 
@@ -320,27 +361,42 @@ def report(backend: str, r: dict[str, Any], label: str = "") -> float:
     rate = r["processed"] / total
     stages = dict(r["stages"])
     stages["database"] = r["process_s"] - sum(stages.values())
-    print(f"\n[{name}] stored {r['stored']:.0f} in {r['store_s']:.1f} s; processed {r['processed']:.0f} "
-          f"({r['relevant']:.0f} relevant, {r['alerted']:.0f} alerted) in {r['process_s']:.1f} s")
+    print(
+        f"\n[{name}] stored {r['stored']:.0f} in {r['store_s']:.1f} s; processed {r['processed']:.0f} "
+        f"({r['relevant']:.0f} relevant, {r['alerted']:.0f} alerted) in {r['process_s']:.1f} s"
+    )
     print(f"[{name}] model calls: {r['calls']:.0f} ({r['calls'] / max(r['processed'], 1):.2f} per article)")
     print(f"[{name}] {rate:.1f} articles/s end to end ({r['processed'] / r['process_s']:.1f}/s processing alone)")
     shares = ", ".join(f"{stage} {stages.get(stage, 0.0) / total:.0%}" for stage in STAGES)
     print(f"[{name}] share of time: store (fetch+parse+insert) {r['store_s'] / total:.0%}, {shares}")
     if r["processed"] >= BACKLOG:
-        print(f"[{name}] a {r['processed']:,.0f}-article backlog cleared in {total / 60:.1f} min (measured: stored, then processed)")
+        print(
+            f"[{name}] a {r['processed']:,.0f}-article backlog cleared in {total / 60:.1f} min (measured: "
+            "stored, then processed)"
+        )
     else:
-        print(f"[{name}] 10,000-article backlog: {BACKLOG / rate / 60:.1f} min "
-              f"(extrapolated from {r['processed']:.0f} articles; --backlog 10000 measures it)")
+        print(
+            f"[{name}] 10,000-article backlog: {BACKLOG / rate / 60:.1f} min "
+            f"(extrapolated from {r['processed']:.0f} articles; --backlog 10000 measures it)"
+        )
     c = r["cost"]
     if c is None:
         return rate
-    print(f"[{name}] CPU per article, alone: off-topic {c['off_s'] * 1000:.1f} ms (n={c['off_n']}), "
-          f"on-topic {c['on_s'] * 1000:.1f} ms (n={c['on_n']}); off-topic / on-topic = {c['off_s'] / c['on_s']:.3f}")
-    print(f"[{name}] CPU per article, the service's way (claims of {AnalysisSettings().batch_articles}, one pre-screen call each): "
-          f"off-topic {c['batched_off_s'] * 1000:.1f} ms, on-topic {c['batched_on_s'] * 1000:.1f} ms; "
-          f"off-topic / on-topic = {c['batched_off_s'] / c['batched_on_s']:.3f}")
-    print(f"[{name}] by verdict: rejected by the pre-screen {c['screened_out_s'] * 1000:.1f} ms (n={c['screened_out_n']}), "
-          f"judged relevant {c['relevant_s'] * 1000:.1f} ms (n={c['relevant_n']}); ratio {c['screened_out_s'] / c['relevant_s']:.3f}")
+    print(
+        f"[{name}] CPU per article, alone: off-topic {c['off_s'] * 1000:.1f} ms (n={c['off_n']}), "
+        f"on-topic {c['on_s'] * 1000:.1f} ms (n={c['on_n']}); off-topic / on-topic = {c['off_s'] / c['on_s']:.3f}"
+    )
+    print(
+        f"[{name}] CPU per article, the service's way (claims of {AnalysisSettings().batch_articles}, one "
+        "pre-screen call each): "
+        f"off-topic {c['batched_off_s'] * 1000:.1f} ms, on-topic {c['batched_on_s'] * 1000:.1f} ms; "
+        f"off-topic / on-topic = {c['batched_off_s'] / c['batched_on_s']:.3f}"
+    )
+    print(
+        f"[{name}] by verdict: rejected by the pre-screen {c['screened_out_s'] * 1000:.1f} ms "
+        f"(n={c['screened_out_n']}), "
+        f"judged relevant {c['relevant_s'] * 1000:.1f} ms (n={c['relevant_n']}); ratio {c['screened_out_s'] / c['relevant_s']:.3f}"  # noqa: E501
+    )
     return rate
 
 
@@ -350,9 +406,15 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help=f"use {POSTGRES} (a fresh database on that server)")
     parser.add_argument("--feeds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--prescreen-off-too", action="store_true", help="also run each backend with analysis.prescreen_threshold -1 (off)")
+    parser.add_argument(
+        "--prescreen-off-too",
+        action="store_true",
+        help="also run each backend with analysis.prescreen_threshold -1 (off)",
+    )
     parser.add_argument("--cache-dir", default=str(ROOT / "data" / "cache"))
-    parser.add_argument("--backlog", type=int, default=0, help="process this many articles (the stream retold), no CPU-cost pass")
+    parser.add_argument(
+        "--backlog", type=int, default=0, help="process this many articles (the stream retold), no CPU-cost pass"
+    )
     args = parser.parse_args()
     items = stream(0.10, args.seed)
     if args.backlog:
@@ -360,16 +422,23 @@ def main() -> None:
         args.feeds = max(args.feeds, -(-len(items) // 50))  # 50 entries a feed document
     on = sum(1 for item in items if "/on/" in (item.link or ""))
     print(f"command: {' '.join(['python', *sys.argv])}")
-    print(f"stream: {len(items)} articles, {on} on-topic ({on / len(items):.0%}), "
-          f"mean {sum(len(i.title) + len(i.description or '') for i in items) / len(items):.0f} characters; "
-          f"database: {'PostgreSQL' if args.postgres else 'SQLite'}; pre-screen at {AnalysisSettings().prescreen_threshold}")
+    print(
+        f"stream: {len(items)} articles, {on} on-topic ({on / len(items):.0%}), "
+        f"mean {sum(len(i.title) + len(i.description or '') for i in items) / len(items):.0f} characters; "
+        f"database: {'PostgreSQL' if args.postgres else 'SQLite'}; pre-screen at "
+        f"{AnalysisSettings().prescreen_threshold}"
+    )
     rates = {}
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         variants: list[tuple[str, float | None]] = [("", None)]
         if args.prescreen_off_too:
             variants.append((" pre-screen off", -1.0))
         for label, prescreen in variants:
-            r = asyncio.run(run_once(backend, items, args.feeds, args.postgres, Path(args.cache_dir), prescreen, cost=not args.backlog))
+            r = asyncio.run(
+                run_once(
+                    backend, items, args.feeds, args.postgres, Path(args.cache_dir), prescreen, cost=not args.backlog
+                )
+            )
             rates[f"{backend}{label}"] = report(backend, r, label)
     if "torch" in rates and len(rates) > 1:
         for name, rate in rates.items():

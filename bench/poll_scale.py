@@ -44,7 +44,7 @@ def etag_of(n: int) -> str:
 def body_of(n: int) -> bytes:
     items = "".join(
         f"<item><title>Feed {n} story {i}</title><link>https://site{n % 500}.example.com/{n}/{i}</link>"
-        f"<guid isPermaLink=\"false\">feed-{n}-{i}</guid><pubDate>Sat, 01 Mar 2025 10:{i:02d}:00 GMT</pubDate>"
+        f'<guid isPermaLink="false">feed-{n}-{i}</guid><pubDate>Sat, 01 Mar 2025 10:{i:02d}:00 GMT</pubDate>'
         f"<description>&lt;p&gt;Paragraph {i} of feed {n}: officials said on Monday that the vote "
         f"would go ahead as planned despite the reports.&lt;/p&gt;</description></item>"
         for i in range(10)
@@ -74,7 +74,11 @@ def serve(port: int, slow_s: float, ready: multiprocessing.synchronize.Event) ->
                 elif kind == "limited":
                     status, extra, body = "429 Too Many Requests", "Retry-After: 600\r\n", b""
                 else:
-                    status, extra, body = "200 OK", f"ETag: {etag_of(n)}\r\nContent-Type: application/rss+xml\r\n", body_of(n)
+                    status, extra, body = (
+                        "200 OK",
+                        f"ETag: {etag_of(n)}\r\nContent-Type: application/rss+xml\r\n",
+                        body_of(n),
+                    )
                 writer.write(f"HTTP/1.1 {status}\r\n{extra}Content-Length: {len(body)}\r\n\r\n".encode() + body)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, IndexError):
@@ -106,7 +110,11 @@ def _proc_usage(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     peak = next(
-        (int(line.split()[1]) / 1024 for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmHWM:")),
+        (
+            int(line.split()[1]) / 1024
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("VmHWM:")
+        ),
         0.0,
     )
     return cpu, peak
@@ -142,9 +150,7 @@ async def cycle(database_url: str, count: int, port: int, concurrency: int, pars
     ]  # fmt: skip
     with sessions.begin() as session:
         session.execute(insert(Feed), rows)
-    poll = PollSettings(
-        timeout="10s", concurrency=concurrency, per_host_concurrency=4, parse_workers=parse_workers
-    )
+    poll = PollSettings(timeout="10s", concurrency=concurrency, per_host_concurrency=4, parse_workers=parse_workers)
     parser = Parser(parse_workers)
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     workers_cpu_before, _ = _workers_usage(parser)
@@ -167,9 +173,7 @@ async def cycle(database_url: str, count: int, port: int, concurrency: int, pars
         "feeds": len(results),
         "wall_s": round(wall, 2),
         "feeds_per_s": round(len(results) / wall, 1),
-        "cpu_s": round(
-            (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime), 2
-        ),
+        "cpu_s": round((cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime), 2),
         "peak_rss_mb": round(cpu_after.ru_maxrss / 1024, 1),
         # The parse worker processes (poll.parse_workers), counted apart from this process.
         "workers_cpu_s": round(workers_cpu_after - workers_cpu_before, 2),
@@ -196,7 +200,9 @@ def main() -> None:
     try:
         for count in args.feeds:
             with tempfile.TemporaryDirectory() as folder:
-                report = asyncio.run(cycle(f"sqlite:///{folder}/bench.db", count, port, args.concurrency, args.parse_workers))
+                report = asyncio.run(
+                    cycle(f"sqlite:///{folder}/bench.db", count, port, args.concurrency, args.parse_workers)
+                )
             print("sqlite", report, flush=True)
             if args.postgres:
                 from sqlalchemy import create_engine, text
@@ -206,7 +212,11 @@ def main() -> None:
                     connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
                     connection.execute(text("CREATE SCHEMA public"))
                 engine.dispose()
-                print("postgresql", asyncio.run(cycle(args.postgres, count, port, args.concurrency, args.parse_workers)), flush=True)
+                print(
+                    "postgresql",
+                    asyncio.run(cycle(args.postgres, count, port, args.concurrency, args.parse_workers)),
+                    flush=True,
+                )
     finally:
         server.terminate()
         server.join(5)

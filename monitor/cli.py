@@ -140,11 +140,17 @@ def poll(ctx: click.Context, once: bool, feed_name: str | None, config_path: Pat
 
 @main.command()
 @click.argument("source", type=click.File("r", encoding="utf-8", errors="replace"))
-@click.option("--title", default=None, help="Article title (default: the page's headline, else the first line of the file).")
-@click.option("--published", type=click.DateTime(), default=None, help="Publication date (default: the page's, if it gives one).")
+@click.option(
+    "--title", default=None, help="Article title (default: the page's headline, else the first line of the file)."
+)
+@click.option(
+    "--published", type=click.DateTime(), default=None, help="Publication date (default: the page's, if it gives one)."
+)
 @config_option
 @click.pass_context
-def analyze(ctx: click.Context, source: Any, title: str | None, published: datetime | None, config_path: Path | None) -> None:
+def analyze(
+    ctx: click.Context, source: Any, title: str | None, published: datetime | None, config_path: Path | None
+) -> None:
     """Show, as JSON, what an article (a text or an HTML page; FILE, or - for stdin) would trigger.
     Nothing is stored."""
     from monitor.analysis.detector import ArticleInput
@@ -255,7 +261,9 @@ def feeds(ctx: click.Context, config_path: Path | None) -> None:
     with _store(settings) as sessions, sessions.begin() as session:
         sync_feeds(session, settings.feeds, utcnow())
         rows = active_feeds(session)
-        table = Table("feed", "url", "last success", "status", "errors", "next poll", "entries", "last error", title="feeds")
+        table = Table(
+            "feed", "url", "last success", "status", "errors", "next poll", "entries", "last error", title="feeds"
+        )
         for f in rows:
             # Names, URLs and errors come from the configuration and from feed servers: shown as
             # plain text (no Rich markup, no terminal controls), with credentials in URLs masked.
@@ -311,7 +319,9 @@ def test_alert(ctx: click.Context, config_path: Path | None) -> None:
 
 
 @main.group(invoke_without_command=True)
-@click.option("--status", type=click.Choice([str(status) for status in AlertStatus]), default=None, help="Only this status.")
+@click.option(
+    "--status", type=click.Choice([str(status) for status in AlertStatus]), default=None, help="Only this status."
+)
 @click.option("--limit", default=50, show_default=True, help="How many, newest first.")
 @config_option
 @click.pass_context
@@ -325,7 +335,9 @@ def alerts(ctx: click.Context, status: str | None, limit: int, config_path: Path
     settings = command_settings(ctx, config_path)
     with _store(settings) as sessions, sessions() as session:
         rows = list_alerts(session, status, limit)
-    table = Table("id", "channel", "status", "attempts", "next attempt", "created", "title", "last error", title="alerts")
+    table = Table(
+        "id", "channel", "status", "attempts", "next attempt", "created", "title", "last error", title="alerts"
+    )
     for a in rows:
         table.add_row(
             cell(a.id),

@@ -57,9 +57,7 @@ def parse_duration(value: Any) -> float:
         except ValueError:
             parts = _DURATION_PART.findall(text)
             if not parts or "".join(n + u for n, u in parts) != text:
-                raise ValueError(
-                    f"{value!r} is not a duration: use 30s, 5m, 1h, 1d or a number of seconds"
-                ) from None
+                raise ValueError(f"{value!r} is not a duration: use 30s, 5m, 1h, 1d or a number of seconds") from None
             seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
     else:
         raise ValueError("expected a duration such as 30s, 5m, 1h or a number of seconds")
@@ -481,8 +479,7 @@ def interpolate(text: str, environ: dict[str, str]) -> str:
         if value is None or (value == "" and default is not None):
             if default is None:
                 raise ConfigError(
-                    f"config: ${{{name}}} is not set in the environment "
-                    f"(write ${{{name}:-}} to allow it to be empty)"
+                    f"config: ${{{name}}} is not set in the environment (write ${{{name}:-}} to allow it to be empty)"
                 )
             return default
         return value
@@ -531,9 +528,7 @@ def _opml_feeds(path: Path) -> list[dict[str, Any]]:
             label = outline.get("title") or outline.get("text") or url or ""
             if url:
                 categories = [c.strip().strip("/") for c in (outline.get("category") or "").split(",")]
-                feeds.append(
-                    {"name": label, "url": url, "tags": [*tags, *[c for c in categories if c]]}
-                )
+                feeds.append({"name": label, "url": url, "tags": [*tags, *[c for c in categories if c]]})
             else:
                 walk(outline, [*tags, label] if label else tags)
 
@@ -581,9 +576,7 @@ def _describe(error: dict[str, Any], prefix: str = "") -> str:
     return redact_text(f"{prefix}{location}: {message}")
 
 
-def load_settings(
-    path: Path | str | None = None, environ: dict[str, str] | None = None
-) -> Settings:
+def load_settings(path: Path | str | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Settings from PATH, else $MONITOR_CONFIG, else config/monitor.yaml if present, else defaults."""
     env = dict(os.environ if environ is None else environ)
     chosen = Path(path) if path else (Path(env["MONITOR_CONFIG"]) if env.get("MONITOR_CONFIG") else None)

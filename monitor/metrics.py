@@ -22,8 +22,22 @@ FETCH_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 ANALYSIS_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # From an article's publication (or first fetch) to its alert: one second to a day.
 ALERT_LATENCY_BUCKETS_S = (
-    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0, 86400.0,
+    1.0,
+    5.0,
+    15.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    21600.0,
+    43200.0,
+    86400.0,
 )
+
 
 def _seconds_between(start: datetime | None, end: datetime) -> float | None:
     """END - START in seconds, never negative (a publication date ahead of our clock is skew)."""
@@ -37,7 +51,18 @@ def _seconds_between(start: datetime | None, end: datetime) -> float | None:
 class _MallInfo2(ctypes.Structure):
     _fields_ = [
         (name, ctypes.c_size_t)
-        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
     ]
 
 
@@ -66,27 +91,37 @@ class Metrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self.polls = Counter(
-            "monitor_polls_total", "Feed polls, by outcome (new_content, not_modified, error, ...).",
-            ["outcome"], registry=r,
+            "monitor_polls_total",
+            "Feed polls, by outcome (new_content, not_modified, error, ...).",
+            ["outcome"],
+            registry=r,
         )
         self.fetch_duration = Histogram(
-            "monitor_fetch_duration_seconds", "Time to fetch (and parse) one feed.",
-            buckets=FETCH_BUCKETS_S, registry=r,
+            "monitor_fetch_duration_seconds",
+            "Time to fetch (and parse) one feed.",
+            buckets=FETCH_BUCKETS_S,
+            registry=r,
         )
         self.articles_stored = Counter(
             "monitor_articles_stored_total", "Articles stored for the first time.", registry=r
         )
         self.articles_processed = Counter(
-            "monitor_articles_processed_total", "Articles analysed, by relevance to the seed corpus.",
-            ["relevant"], registry=r,
+            "monitor_articles_processed_total",
+            "Articles analysed, by relevance to the seed corpus.",
+            ["relevant"],
+            registry=r,
         )
         self.article_duration = Histogram(
-            "monitor_article_process_duration_seconds", "Time to analyse one article.",
-            buckets=ANALYSIS_BUCKETS_S, registry=r,
+            "monitor_article_process_duration_seconds",
+            "Time to analyse one article.",
+            buckets=ANALYSIS_BUCKETS_S,
+            registry=r,
         )
         self.embedding_duration = Histogram(
-            "monitor_embedding_batch_duration_seconds", "Time to embed one batch of texts.",
-            buckets=ANALYSIS_BUCKETS_S, registry=r,
+            "monitor_embedding_batch_duration_seconds",
+            "Time to embed one batch of texts.",
+            buckets=ANALYSIS_BUCKETS_S,
+            registry=r,
         )
         self.embedder_memo = Gauge(
             "monitor_embedder_memo_texts",
@@ -96,40 +131,50 @@ class Metrics:
         self.c_heap = Gauge(
             "monitor_c_heap_bytes",
             "The C heap (glibc malloc): bytes in use, and bytes free in its arenas kept for reuse.",
-            ["state"], registry=r,
+            ["state"],
+            registry=r,
         )
         if (read_heap := c_heap_reader()) is not None:
             for state in ("in_use", "free"):
                 self.c_heap.labels(state).set_function(lambda state=state: read_heap()[state])  # type: ignore[misc]
-        self.findings = Counter(
-            "monitor_findings_total", "Findings (something new), by kind.", ["kind"], registry=r
-        )
+        self.findings = Counter("monitor_findings_total", "Findings (something new), by kind.", ["kind"], registry=r)
         self.alerts = Counter(
-            "monitor_alerts_total", "Alert delivery attempts, by channel and resulting status.",
-            ["channel", "status"], registry=r,
+            "monitor_alerts_total",
+            "Alert delivery attempts, by channel and resulting status.",
+            ["channel", "status"],
+            registry=r,
         )
         self.outbox_pending = Gauge(
-            "monitor_outbox_pending_alerts", "Alerts waiting in the outbox, by channel.",
-            ["channel"], registry=r,
+            "monitor_outbox_pending_alerts",
+            "Alerts waiting in the outbox, by channel.",
+            ["channel"],
+            registry=r,
         )
         self.outbox_oldest_age = Gauge(
             "monitor_outbox_oldest_pending_age_seconds",
             "Age of the oldest pending alert, by channel (0 when none is pending).",
-            ["channel"], registry=r,
+            ["channel"],
+            registry=r,
         )
         self.published_to_alert = Histogram(
             "monitor_alert_since_published_seconds",
             "From an article's publication date to the delivery of its alert.",
-            ["channel"], buckets=ALERT_LATENCY_BUCKETS_S, registry=r,
+            ["channel"],
+            buckets=ALERT_LATENCY_BUCKETS_S,
+            registry=r,
         )
         self.fetched_to_alert = Histogram(
             "monitor_alert_since_fetched_seconds",
             "From an article's first fetch to the delivery of its alert.",
-            ["channel"], buckets=ALERT_LATENCY_BUCKETS_S, registry=r,
+            ["channel"],
+            buckets=ALERT_LATENCY_BUCKETS_S,
+            registry=r,
         )
         self.job_failures = Counter(
-            "monitor_job_failures_total", "Scheduler jobs that ended in an exception, by job.",
-            ["job"], registry=r,
+            "monitor_job_failures_total",
+            "Scheduler jobs that ended in an exception, by job.",
+            ["job"],
+            registry=r,
         )
         # Channels whose outbox gauges exist; a channel that empties is set to 0, not dropped.
         self._outbox_channels: set[str] = set()

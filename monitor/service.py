@@ -87,9 +87,7 @@ class Service:
         self.engine.dispose()
 
 
-def bootstrap(
-    settings: Settings, *, stream: TextIO = sys.stdout, analysis: AnalysisStage | None = None
-) -> Service:
+def bootstrap(settings: Settings, *, stream: TextIO = sys.stdout, analysis: AnalysisStage | None = None) -> Service:
     """Build everything the service needs, once: migrations, model, seeds, HTTP client, channels.
 
     ANALYSIS may be passed in when one process runs several services on the same model (tests).

@@ -223,8 +223,7 @@ async def serve_http(
             results, error = {"checks": False}, f"{type(exc).__name__}: {exc}"
         failing = sorted(name for name, ok in results.items() if not ok)
         if failing != not_ready:
-            log.log(logging.WARNING if failing else logging.INFO, "readiness changed",
-                    extra={"not_ready": failing})
+            log.log(logging.WARNING if failing else logging.INFO, "readiness changed", extra={"not_ready": failing})
             not_ready[:] = failing
         body: dict[str, Any] = {"ready": not failing, "checks": results, "not_ready": failing}
         if error:
@@ -245,9 +244,12 @@ async def serve_http(
         if path not in ("/healthz", "/readyz", "/metrics"):
             return HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found\n", {}
         if method not in ("GET", "HEAD"):
-            return HTTPStatus.METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", b"method not allowed\n", {
-                "Allow": "GET, HEAD"
-            }
+            return (
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                "text/plain; charset=utf-8",
+                b"method not allowed\n",
+                {"Allow": "GET, HEAD"},
+            )
         if path == "/healthz":
             return HTTPStatus.OK, "text/plain; charset=utf-8", b"ok\n", {}
         if path == "/readyz":
@@ -277,7 +279,10 @@ async def serve_http(
             except Exception:
                 log.exception("http: %s %s failed", method, path)
                 status, content_type, body, extra = (
-                    HTTPStatus.INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", b"internal error\n", {}
+                    HTTPStatus.INTERNAL_SERVER_ERROR,
+                    "text/plain; charset=utf-8",
+                    b"internal error\n",
+                    {},
                 )
             await _respond(writer, status, content_type, body, extra, head=method == "HEAD")
         except ConnectionError:

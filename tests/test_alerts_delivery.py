@@ -52,9 +52,7 @@ from monitor.store.db import make_engine, make_session_factory, upgrade
 from monitor.store.models import Article, Feed
 
 T0 = datetime(2024, 10, 2, 12, 0, tzinfo=UTC)
-SCHEMA = json.loads(
-    (Path(monitor.alerts.__file__).parent / "webhook_schema.json").read_text()
-)
+SCHEMA = json.loads((Path(monitor.alerts.__file__).parent / "webhook_schema.json").read_text())
 
 
 @pytest.fixture
@@ -64,15 +62,11 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def alert_settings(**channels: Any) -> AlertSettings:
-    return AlertSettings(
-        retry_base=0.5, retry_max=4, max_attempts=3, claim_lease=30, **channels
-    )
+    return AlertSettings(retry_base=0.5, retry_max=4, max_attempts=3, claim_lease=30, **channels)
 
 
 def slack_settings(receiver: SlackReceiver, **changes: Any) -> SlackChannelSettings:
-    return SlackChannelSettings(
-        **({"webhook_url": receiver.url, "timeout": 2, "rate_limit": None} | changes)
-    )
+    return SlackChannelSettings(**({"webhook_url": receiver.url, "timeout": 2, "rate_limit": None} | changes))
 
 
 def email_settings(receiver: SmtpReceiver, **changes: Any) -> EmailChannelSettings:
@@ -132,11 +126,7 @@ def proxied_postgres(empty_postgres: str) -> Iterator[tuple[sessionmaker[Session
     """A migrated PostgreSQL database reached through a TCP link the test can cut."""
     url = make_url(empty_postgres)
     with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        engine = make_engine(
-            url.set(host="127.0.0.1", port=proxy.port).render_as_string(
-                hide_password=False
-            )
-        )
+        engine = make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
         yield make_session_factory(engine), proxy
         engine.dispose()
 
@@ -156,9 +146,7 @@ async def test_postgres_lost_while_a_message_is_on_the_wire_is_recorded_once_it_
     client: httpx.AsyncClient,
 ) -> None:
     sessions, proxy = proxied_postgres
-    settings = alert_settings(
-        slack=slack_settings(slack_receiver), email=email_settings(smtp_receiver)
-    )
+    settings = alert_settings(slack=slack_settings(slack_receiver), email=email_settings(smtp_receiver))
     channels: dict[str, Channel] = {
         "slack": SlackWebhookChannel(settings.slack, client),
         "email": EmailChannel(settings.email),
@@ -188,9 +176,7 @@ async def test_postgres_down_before_a_claim_sends_nothing_until_it_returns(
 ) -> None:
     sessions, proxy = proxied_postgres
     settings = alert_settings(slack=slack_settings(slack_receiver))
-    channels: dict[str, Channel] = {
-        "slack": SlackWebhookChannel(settings.slack, client)
-    }
+    channels: dict[str, Channel] = {"slack": SlackWebhookChannel(settings.slack, client)}
     [alert_id] = enqueue(sessions, ["slack"])
     proxy.cut()
     with pytest.raises(DBAPIError):
@@ -212,9 +198,7 @@ async def test_sqlite_locked_by_another_process_delays_the_record_not_the_delive
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     sessions = make_session_factory(engine)
-    settings = alert_settings(
-        slack=slack_settings(slack_receiver), email=email_settings(smtp_receiver)
-    )
+    settings = alert_settings(slack=slack_settings(slack_receiver), email=email_settings(smtp_receiver))
     channels: dict[str, Channel] = {
         "slack": SlackWebhookChannel(settings.slack, client),
         "email": EmailChannel(settings.email),
@@ -237,9 +221,7 @@ async def test_sqlite_locked_by_another_process_delays_the_record_not_the_delive
     holder.join()
     locker.close()
     assert report == DispatchReport(delivered=3)
-    assert {(row.status, row.attempts) for row in rows(sessions).values()} == {
-        ("delivered", 1)
-    }
+    assert {(row.status, row.attempts) for row in rows(sessions).values()} == {("delivered", 1)}
     assert (len(slack_receiver.requests), len(smtp_receiver.messages)) == (1, 2)
     engine.dispose()
 
@@ -253,9 +235,7 @@ async def test_a_dropped_connection_and_a_429_are_retried_and_delivered_once(
     smtp_receiver: SmtpReceiver,
     client: httpx.AsyncClient,
 ) -> None:
-    settings = alert_settings(
-        slack=slack_settings(slack_receiver), email=email_settings(smtp_receiver)
-    )
+    settings = alert_settings(slack=slack_settings(slack_receiver), email=email_settings(smtp_receiver))
     channels: dict[str, Channel] = {
         "slack": SlackWebhookChannel(settings.slack, client),
         "email": EmailChannel(settings.email),
@@ -302,12 +282,8 @@ async def test_email_message_id_is_stable_across_resends(
 # --- the generic webhook ---------------------------------------------------------------------
 
 
-def webhook(
-    receiver: WebhookReceiver, client: httpx.AsyncClient, secret: str | None = None
-) -> WebhookChannel:
-    settings = WebhookChannelSettings(
-        url=receiver.url, secret=secret or receiver.secret, timeout=2
-    )
+def webhook(receiver: WebhookReceiver, client: httpx.AsyncClient, secret: str | None = None) -> WebhookChannel:
+    settings = WebhookChannelSettings(url=receiver.url, secret=secret or receiver.secret, timeout=2)
     return WebhookChannel(settings, client)
 
 
@@ -316,45 +292,29 @@ async def test_webhook_posts_signed_json_that_matches_its_schema(
     webhook_receiver: WebhookReceiver,
     client: httpx.AsyncClient,
 ) -> None:
-    settings = alert_settings(
-        webhook=WebhookChannelSettings(
-            url=webhook_receiver.url, secret=webhook_receiver.secret
-        )
-    )
+    settings = alert_settings(webhook=WebhookChannelSettings(url=webhook_receiver.url, secret=webhook_receiver.secret))
     webhook_receiver.script([500, Reply(429, body="slow down")])
     [alert_id] = enqueue(sessions, ["webhook"], article_title="Ünïcode <b>title</b>")
     channels: dict[str, Channel] = {"webhook": webhook(webhook_receiver, client)}
     for minute in range(3):
-        await dispatch_alerts(
-            sessions, channels, settings, now=T0 + timedelta(minutes=minute)
-        )
+        await dispatch_alerts(sessions, channels, settings, now=T0 + timedelta(minutes=minute))
     assert rows(sessions)[alert_id].status == "delivered"
     [post] = webhook_receiver.messages
     assert len(webhook_receiver.requests) == 3
     jsonschema.validate(post.json, SCHEMA, format_checker=jsonschema.FormatChecker())
     assert post.json["alert_id"] == alert_id and post.json["kind"] == "alert"
-    assert (
-        post.json["article"]["title"] == "Ünïcode <b>title</b>"
-    )  # raw: the receiver escapes
+    assert post.json["article"]["title"] == "Ünïcode <b>title</b>"  # raw: the receiver escapes
     assert post.json["findings"][0]["headline"] == "New country: North Korea"
     assert webhook_receiver.verify(post.headers, post.body) is None
     # Replaying the same bytes later, or with another body, fails the check.
-    assert (
-        webhook_receiver.verify(post.headers, post.body, now=time.time() + 600)
-        == "stale timestamp"
-    )
-    assert (
-        webhook_receiver.verify(post.headers, post.body.replace(b"North", b"South"))
-        == "bad signature"
-    )
+    assert webhook_receiver.verify(post.headers, post.body, now=time.time() + 600) == "stale timestamp"
+    assert webhook_receiver.verify(post.headers, post.body.replace(b"North", b"South")) == "bad signature"
 
 
 async def test_webhook_wrong_secret_and_4xx_are_permanent(
     webhook_receiver: WebhookReceiver, client: httpx.AsyncClient
 ) -> None:
-    wrong = await webhook(webhook_receiver, client, secret="not-the-secret").send(
-        1, alert_content()
-    )
+    wrong = await webhook(webhook_receiver, client, secret="not-the-secret").send(1, alert_content())
     assert (wrong.status, wrong.error) == (
         "permanent",
         "webhook: 401 unauthorized: bad signature",
@@ -364,9 +324,7 @@ async def test_webhook_wrong_secret_and_4xx_are_permanent(
     assert refused.status == "permanent"
     webhook_receiver.script([Reply.hang(3)])
     slow = await WebhookChannel(
-        WebhookChannelSettings(
-            url=webhook_receiver.url, secret=webhook_receiver.secret, timeout=0.3
-        ),
+        WebhookChannelSettings(url=webhook_receiver.url, secret=webhook_receiver.secret, timeout=0.3),
         client,
     ).send(1, alert_content())
     assert (slow.status, slow.error) == ("retry", "webhook: timeout after 0.3s")
@@ -396,16 +354,10 @@ async def test_each_channel_sees_only_what_its_filters_let_through(
         "slack": SlackWebhookChannel(settings.slack, client),
         "email": EmailChannel(settings.email),
     }
-    tagged = add_article(
-        sessions, "Tagged Wire", "t1", "http://t.example/1", tags=["elections", "world"]
-    )
+    tagged = add_article(sessions, "Tagged Wire", "t1", "http://t.example/1", tags=["elections", "world"])
     plain = add_article(sessions, "Plain Wire", "p1", "http://p.example/1")
-    denial = FindingView(
-        kind="denial", value="Russia", about="hacking", evidence="Moscow denied it."
-    )
-    country_only = enqueue(
-        sessions, ["slack", "email"], article_id=tagged, relevance=0.9
-    )
+    denial = FindingView(kind="denial", value="Russia", about="hacking", evidence="Moscow denied it.")
+    country_only = enqueue(sessions, ["slack", "email"], article_id=tagged, relevance=0.9)
     both = enqueue(
         sessions,
         ["slack", "email"],
@@ -418,14 +370,9 @@ async def test_each_channel_sees_only_what_its_filters_let_through(
     stored = rows(sessions)
     assert stored[country_only[0]].status == "filtered"
     assert stored[country_only[0]].last_error == "filtered: no finding of kind denial"
-    assert (
-        stored[both[1]].last_error
-        == "filtered: the feed carries none of the tags elections"
-    )
+    assert stored[both[1]].last_error == "filtered: the feed carries none of the tags elections"
     [post] = slack_receiver.messages
-    assert (
-        post.json["blocks"][0]["text"]["text"] == "New denial: hacking by Russia"
-    )  # the country left out
+    assert post.json["blocks"][0]["text"]["text"] == "New denial: hacking by Russia"  # the country left out
     [mail] = smtp_receiver.messages
     assert mail.message["X-Monitor-Alert-Id"] == str(country_only[1])
 
@@ -471,15 +418,11 @@ async def test_slack_is_paced_in_order_while_email_goes_at_once(
             at=T0 + timedelta(seconds=n),
             article_title=f"story {n}",
         )
-    assert (
-        await dispatch_alerts(
-            sessions, channels, settings, now=T0 + timedelta(minutes=1)
-        )
-    ).delivered == 8
+    assert (await dispatch_alerts(sessions, channels, settings, now=T0 + timedelta(minutes=1))).delivered == 8
     times = [post.received_at for post in slack_receiver.messages]
-    assert [
-        post.json["text"].rsplit("— ", 1)[1] for post in slack_receiver.messages
-    ] == [f"story {n}" for n in range(4)]
+    assert [post.json["text"].rsplit("— ", 1)[1] for post in slack_receiver.messages] == [
+        f"story {n}" for n in range(4)
+    ]
     # Sends start a second apart. The receiver stamps arrival, which a loaded machine delays by up
     # to a few hundred milliseconds for one message and not the next, so single gaps get slack and
     # the span of three gaps carries the pace (unpaced, all four arrive within a fraction of a second).
@@ -487,9 +430,7 @@ async def test_slack_is_paced_in_order_while_email_goes_at_once(
     assert times[-1] - times[0] >= 2.5, times
     # Email is not paced behind Slack: every mail is in before Slack's last message.
     assert max(mail.received_at for mail in smtp_receiver.messages) < times[-1]
-    assert (
-        SlackChannelSettings().rate_limit == 1.0
-    )  # Slack's default: one message a second
+    assert SlackChannelSettings().rate_limit == 1.0  # Slack's default: one message a second
 
 
 # --- email digest ----------------------------------------------------------------------------
@@ -514,16 +455,9 @@ async def test_the_email_digest_gathers_every_finding_of_the_period_in_one_messa
         findings=[denial],
         article_title="second",
     )
-    assert (
-        await dispatch_alerts(
-            sessions, channels, settings, now=T0 + timedelta(minutes=30)
-        )
-        == DispatchReport()
-    )
+    assert await dispatch_alerts(sessions, channels, settings, now=T0 + timedelta(minutes=30)) == DispatchReport()
     assert smtp_receiver.messages == []
-    report = await dispatch_alerts(
-        sessions, channels, settings, now=T0 + timedelta(minutes=61)
-    )
+    report = await dispatch_alerts(sessions, channels, settings, now=T0 + timedelta(minutes=61))
     assert report == DispatchReport(delivered=2)
     [mail] = smtp_receiver.messages
     message = mail.message
@@ -532,24 +466,12 @@ async def test_the_email_digest_gathers_every_finding_of_the_period_in_one_messa
     assert message["List-Id"] == "Monitor alerts <alerts.example.org>"
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
-    assert (
-        "New country: North Korea" in text
-        and "New denial: hacking the campaign by Iran" in text
-    )
+    assert "New country: North Korea" in text and "New denial: hacking the campaign by Iran" in text
     assert "Zürich story" in text and "Zürich story" in html
     # The next alert waits for the next period, counted from the last digest.
     enqueue(sessions, ["email"], at=T0 + timedelta(minutes=70))
-    assert (
-        await dispatch_alerts(
-            sessions, channels, settings, now=T0 + timedelta(minutes=100)
-        )
-        == DispatchReport()
-    )
-    assert (
-        await dispatch_alerts(
-            sessions, channels, settings, now=T0 + timedelta(minutes=122)
-        )
-    ).delivered == 1
+    assert await dispatch_alerts(sessions, channels, settings, now=T0 + timedelta(minutes=100)) == DispatchReport()
+    assert (await dispatch_alerts(sessions, channels, settings, now=T0 + timedelta(minutes=122))).delivered == 1
     assert len(smtp_receiver.messages) == 2
 
 
@@ -560,12 +482,8 @@ async def test_a_failed_digest_is_retried_with_the_same_message_id(
     channels: dict[str, Channel] = {"email": EmailChannel(settings.email)}
     ids = enqueue(sessions, ["email"], at=T0)
     smtp_receiver.refuse(451)
-    assert (
-        await dispatch_alerts(sessions, channels, settings, now=T0 + timedelta(hours=1))
-    ).retried == 1
-    assert (
-        await dispatch_alerts(sessions, channels, settings, now=T0 + timedelta(hours=2))
-    ).delivered == 1
+    assert (await dispatch_alerts(sessions, channels, settings, now=T0 + timedelta(hours=1))).retried == 1
+    assert (await dispatch_alerts(sessions, channels, settings, now=T0 + timedelta(hours=2))).delivered == 1
     [mail] = smtp_receiver.messages
     assert mail.message["Message-ID"] == f"<digest-{ids[0]}-{ids[0]}-1@example.org>"
 
@@ -579,9 +497,7 @@ def story(
     followups: list[str] | None = None,
 ) -> tuple[int, int]:
     """An alerted article and a later repeat from another outlet; the repeat's rows are queued."""
-    original = add_article(
-        sessions, "Example Wire", "North Korea joins", "http://wire.example/nk"
-    )
+    original = add_article(sessions, "Example Wire", "North Korea joins", "http://wire.example/nk")
     enqueue(sessions, channels, at=T0, article_id=original)
     repeat = add_article(
         sessions,
@@ -614,11 +530,7 @@ async def test_also_reported_is_a_threaded_reply_under_the_slack_alert(
     channels: dict[str, Channel] = {"slack": SlackApiChannel(settings.slack)}
     assert follow_up_channels({**channels, "console": ConsoleChannel(io.StringIO())}) == ["slack"]
     original, repeat = story(sessions, ["slack"])
-    assert (
-        await dispatch_alerts(
-            sessions, channels, settings, now=T0 + timedelta(minutes=2)
-        )
-    ).delivered == 2
+    assert (await dispatch_alerts(sessions, channels, settings, now=T0 + timedelta(minutes=2))).delivered == 2
     parent, reply = slack_receiver.messages
     assert parent.path == reply.path == "/api/chat.postMessage"
     assert parent.headers["authorization"] == "Bearer xoxb-test-token"
@@ -686,18 +598,14 @@ async def test_also_reported_is_a_digest_line_and_never_an_alert_elsewhere(
     # A webhook Slack cannot thread: it gets no also-reported rows.
     assert follow_up_channels(channels) == ["email"]
     original, repeat = story(sessions, ["email", "slack"], follow_up_channels(channels))
-    assert {
-        row.channel for row in rows(sessions).values() if row.article_id == repeat
-    } == {"email"}
-    report = await dispatch_alerts(
-        sessions, channels, settings, now=T0 + timedelta(hours=2)
-    )
+    assert {row.channel for row in rows(sessions).values() if row.article_id == repeat} == {"email"}
+    report = await dispatch_alerts(sessions, channels, settings, now=T0 + timedelta(hours=2))
     assert report.delivered == 3 and len(slack_receiver.messages) == 1
     [mail] = smtp_receiver.messages
     assert mail.message["Subject"] == "[monitor] Digest: 1 new finding, 1 also reported"
     text = mail.message.get_body(("plain",)).get_content()
     assert (
-        "- Also reported by Other Wire: Pyongyang linked to vote meddling (follows: Officials say North Korea joined efforts to sway the vote)"
+        "- Also reported by Other Wire: Pyongyang linked to vote meddling (follows: Officials say North Korea joined efforts to sway the vote)"  # noqa: E501
         in text
     )
     assert "http://other.example/nk" in text

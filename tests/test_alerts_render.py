@@ -110,8 +110,15 @@ def test_slack_links_only_http_urls_without_link_breaking_characters() -> None:
 def test_slack_message_respects_block_kit_limits_for_a_huge_article() -> None:
     huge = "&<>" * 20_000 + " @channel " * 1000
     findings = [
-        FindingView(kind="target", value=f"target {i} " + huge[:5000], evidence=huge, closest_known=huge,
-                    closest_source=huge, similarity=0.1, reason=huge)
+        FindingView(
+            kind="target",
+            value=f"target {i} " + huge[:5000],
+            evidence=huge,
+            closest_known=huge,
+            closest_source=huge,
+            similarity=0.1,
+            reason=huge,
+        )
         for i in range(100)
     ]
     long_url = "https://news.example.org/" + "a" * 10_000
@@ -167,9 +174,12 @@ def test_email_headers_are_stable_and_complete() -> None:
     other = email_message(content, sender="monitor@alerts.example.org", to=["a@example.org"], alert_id=43)
     assert first["Message-ID"] == again["Message-ID"] == "<alert-42@alerts.example.org>"
     assert other["Message-ID"] == "<alert-43@alerts.example.org>"
-    assert email_message(content, sender="m@x.org", to=["a@x.org"], alert_id=1, domain_hint="mail.example.net")[
-        "Message-ID"
-    ] == "<alert-1@mail.example.net>"
+    assert (
+        email_message(content, sender="m@x.org", to=["a@x.org"], alert_id=1, domain_hint="mail.example.net")[
+            "Message-ID"
+        ]
+        == "<alert-1@mail.example.net>"
+    )
     assert first["List-Id"] == "Monitor alerts <alerts.alerts.example.org>"
     assert first["Auto-Submitted"] == "auto-generated"
     assert parsedate_to_datetime(first["Date"]).tzinfo is not None

@@ -208,7 +208,9 @@ def _article(title: str, text: str, url: str, days: int) -> ArticleInput:
 def test_officials_placed_in_another_country_are_still_the_actors() -> None:
     from monitor.analysis.extract import default_extractor
 
-    extraction = default_extractor().extract("", "A briefing says Vietnamese officials in Cambodia have likely tried to sway voters before the vote.")
+    extraction = default_extractor().extract(
+        "", "A briefing says Vietnamese officials in Cambodia have likely tried to sway voters before the vote."
+    )
     assert [a.country for a in extraction.accusations] == ["Vietnam"]
 
 

@@ -93,9 +93,12 @@ def test_sweep_moves_precision_and_recall() -> None:
     strict = detector_with(detector(), detector().settings.model_copy(update={"relevance_threshold": 0.60}))
     replay = evaluate(stream, strict, seed_knowledge(strict, documents))
     figures = (replay.alerts.precision, replay.alerts.recall, replay.relevance.precision, replay.relevance.recall)
-    assert (rows[1].alert_precision, rows[1].alert_recall, rows[1].relevance_precision, rows[1].relevance_recall) == tuple(
-        round(f, 4) for f in figures
-    )
+    assert (
+        rows[1].alert_precision,
+        rows[1].alert_recall,
+        rows[1].relevance_precision,
+        rows[1].relevance_recall,
+    ) == tuple(round(f, 4) for f in figures)
     # On these articles the stricter relevance threshold loses relevant ones: a sweep that did not
     # apply the threshold would give both rows the same figures.
     assert rows[0].relevance_recall > rows[1].relevance_recall
@@ -304,4 +307,3 @@ def test_cross_validation_through_the_cli(tmp_path: Path, exported_models: Path)
         best = max((0.40, 0.60), key=lambda v: (round(scored[(v, other)].alerts.f1, 9), -abs(v - 0.47)))
         assert chosen == best
         assert _alert_counts(section) == _counts(scored[(chosen, held_out)].alerts)
-

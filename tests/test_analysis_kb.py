@@ -70,6 +70,8 @@ def test_targets_cover_the_reference_by_meaning() -> None:
         wordings = [item["name"], *item.get("aliases", [])]
         vectors = embedder().embed(wordings)
         best = float(np.max(vectors @ found.T))
-        overlap = any(set(fold(w).split()) & set(fold(t).split()) - {"the", "of", "and", "us"} for w in wordings for t in targets)
+        overlap = any(
+            set(fold(w).split()) & set(fold(t).split()) - {"the", "of", "and", "us"} for w in wordings for t in targets
+        )
         covered += best >= 0.6 or (overlap and best >= 0.45)
     assert covered / len(reference) >= 0.8, f"{covered}/{len(reference)} reference targets covered"

@@ -52,7 +52,9 @@ class _Article:
 
 
 def _target(value: str, whose: str, kind: str, name: str = "") -> Fact:
-    return Fact("target", value, TargetIdentity(whose, kind, name).key(), f"Hackers targeted the {value}.", "seed", "seed.txt")
+    return Fact(
+        "target", value, TargetIdentity(whose, kind, name).key(), f"Hackers targeted the {value}.", "seed", "seed.txt"
+    )
 
 
 def _mention(value: str, whose: str, kind: str, name: str = "") -> Mention:
@@ -125,8 +127,12 @@ def test_another_outlets_version_brings_only_fresh_names(novelty: Novelty) -> No
     earlier = _target("Moldovan presidential election", "Moldova", "election")
     story = Story("story-1", "Hackers hit Moldova's election", np.zeros(DIMENSION, dtype=np.float32), None, [earlier])
     kb_facts = [*KNOWN, earlier]
-    reworded, reason = _judge(novelty, _mention("Moldova's central election commission", "Moldova", "systems"), *kb_facts, story=story)
-    named, _ = _judge(novelty, _mention("candidate Ana Rusu", "Moldova", "candidate", "ana rusu"), *kb_facts, story=story)
+    reworded, reason = _judge(
+        novelty, _mention("Moldova's central election commission", "Moldova", "systems"), *kb_facts, story=story
+    )
+    named, _ = _judge(
+        novelty, _mention("candidate Ana Rusu", "Moldova", "candidate", "ana rusu"), *kb_facts, story=story
+    )
     assert not reworded, reason
     assert named
 

@@ -116,7 +116,9 @@ def test_every_relevant_dev_article_passes_and_most_off_topic_ones_without_alleg
 
 
 def test_a_batch_embedded_ahead_is_not_encoded_again_and_judged_the_same() -> None:
-    article = ArticleInput(BURIED.title, BURIED.text + "\n\nCounting went on late into the night.", "https://news.example/b2", NOW)
+    article = ArticleInput(
+        BURIED.title, BURIED.text + "\n\nCounting went on late into the night.", "https://news.example/b2", NOW
+    )
     screens = detector().prescreen([SPORT, article])
     assert [s.passed for s in screens] == [False, True]
     detector().embed_ahead([article])
@@ -143,8 +145,12 @@ def _store(sessions: SessionFactory, articles: list[ArticleInput]) -> list[int]:
 
 def test_process_articles_screens_the_batch_and_embeds_only_what_passes(sessions: SessionFactory) -> None:
     tag = uuid.uuid4().hex[:8]  # texts the embedder's memo has not seen on another database
-    sport = ArticleInput(SPORT.title, SPORT.text + f"\n\nStored for processing ({tag}).", "https://news.example/s3", NOW)
-    buried = ArticleInput(BURIED.title, BURIED.text + f"\n\nStored for processing too ({tag}).", "https://news.example/b3", NOW)
+    sport = ArticleInput(
+        SPORT.title, SPORT.text + f"\n\nStored for processing ({tag}).", "https://news.example/s3", NOW
+    )
+    buried = ArticleInput(
+        BURIED.title, BURIED.text + f"\n\nStored for processing too ({tag}).", "https://news.example/b3", NOW
+    )
     ids = _store(sessions, [sport, buried])
     seed_facts()  # derived before, so that only the articles' own work is watched
     with encoded(detector().embedder) as texts:

@@ -391,7 +391,9 @@ def test_headline_alone_accuses(reader: Reader) -> None:
 def test_a_state_denying_the_act_names_its_target(reader: Reader, text: str, whose: str) -> None:
     extraction = reader.read("", text)
     assert not extraction.targets, "what a state says it did not do is no new target"
-    assert [(t.identity.whose, t.identity.kind) for t in extraction.denied_targets if t.identity] == [(whose, "election")]
+    assert [(t.identity.whose, t.identity.kind) for t in extraction.denied_targets if t.identity] == [
+        (whose, "election")
+    ]
 
 
 def test_the_victims_answer_is_no_denial(reader: Reader) -> None:

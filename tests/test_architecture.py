@@ -4,9 +4,14 @@ SQL only in the repositories (store/ and the outbox contract)."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "monitor"
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "monitor"
 MAX_LINES = 450
 
 # The settings module may be longer while it stays one declarative model.
@@ -121,3 +126,19 @@ def test_the_checks_see_what_they_look_for() -> None:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in QUERY_CALLS
     ]
     assert store_calls
+
+
+@pytest.mark.parametrize(
+    "check",
+    [["format", "--check"], ["check", "--select", "E501"]],
+    ids=["formatted", "lines-fit-120"],
+)
+def test_the_code_is_formatted_and_its_lines_fit(check: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", *check, "monitor", "tests", "bench"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -62,7 +62,19 @@ def test_db_upgrade_then_feeds_lists_each_feed(tmp_path: Path) -> None:
 
 def test_check_config_hides_secrets(tmp_path: Path) -> None:
     secret = "https://hooks.slack.example/services/T1/B2/very-secret-token"
-    path = config(tmp_path, alerts={"slack": {"webhook_url": secret}, "email": {"host": "smtp.example", "password": "hunter2-secret", "username": "u", "from": "a@b.example", "to": ["c@d.example"]}})
+    path = config(
+        tmp_path,
+        alerts={
+            "slack": {"webhook_url": secret},
+            "email": {
+                "host": "smtp.example",
+                "password": "hunter2-secret",
+                "username": "u",
+                "from": "a@b.example",
+                "to": ["c@d.example"],
+            },
+        },
+    )
     result = invoke("check-config", "--config", str(path))
     assert result.exit_code == 0
     assert "very-secret-token" not in result.output and "hunter2-secret" not in result.output
@@ -153,7 +165,16 @@ def test_alerts_lists_and_requeues_dead_alerts(tmp_path: Path) -> None:
         article = Article(feed_id=feed.id, entry_key="k", title="Some title")
         session.add(article)
         session.flush()
-        session.add(Alert(article_id=article.id, channel="slack", payload={}, status="dead", attempts=12, last_error="slack: 404 not found"))
+        session.add(
+            Alert(
+                article_id=article.id,
+                channel="slack",
+                payload={},
+                status="dead",
+                attempts=12,
+                last_error="slack: 404 not found",
+            )
+        )
     listed = invoke("alerts", "--config", str(path))
     assert listed.exit_code == 0 and "slack: 404 not found" in listed.output and "dead" in listed.output
     requeued = invoke("alerts", "retry", "--all-failed", "--config", str(path))

@@ -53,7 +53,11 @@ def test_the_documented_example_loads_as_written(tmp_path: Path) -> None:
     assert "Xy9TopSecretToken" not in repr(settings) and "Xy9TopSecretToken" not in settings.model_dump_json()
     email = settings.alerts.email
     assert (email.host, email.port, email.starttls, email.sender, email.to) == (
-        "smtp.example.org", 587, True, "monitor@example.org", ["analysts@example.org"],
+        "smtp.example.org",
+        587,
+        True,
+        "monitor@example.org",
+        ["analysts@example.org"],
     )
     assert email.username is None and email.password is None  # ${VAR:-} empty means "no login"
 
@@ -67,7 +71,10 @@ def test_an_unset_variable_without_default_names_itself(tmp_path: Path) -> None:
 def test_defaults_apply_and_set_values_win(tmp_path: Path) -> None:
     path = write(tmp_path, "database_url: ${DB:-sqlite:///fallback.db}\n")
     assert load_settings(path, {}).database_url.get_secret_value() == "sqlite:///fallback.db"
-    assert load_settings(path, {"DB": "postgresql://u@h/db"}).database_url.get_secret_value() == "postgresql+psycopg://u@h/db"
+    assert (
+        load_settings(path, {"DB": "postgresql://u@h/db"}).database_url.get_secret_value()
+        == "postgresql+psycopg://u@h/db"
+    )
 
 
 @pytest.mark.parametrize(
@@ -76,10 +83,22 @@ def test_defaults_apply_and_set_values_win(tmp_path: Path) -> None:
         ("poll:\n  intervall: 5m\n", "poll.intervall: unknown key"),
         ("colour: red\n", "colour: unknown key"),
         ("poll:\n  interval: soon\n", "poll.interval: Value error, 'soon' is not a duration"),
-        ("alerts:\n  email: {host: h, port: abc, from: a@b.c, to: [x@y.z]}\n", "alerts.email.port: Input should be a valid integer"),
-        ("alerts:\n  email: {host: h, ssl: true, starttls: true, from: a@b.c, to: [x@y.z]}\n", "starttls and ssl are exclusive"),
-        ("feeds:\n  - name: A\n    url: ftp://a.example/feed\n", "feeds.0.url: Value error, 'ftp://a.example/feed' is not an http(s) URL"),
-        ("feeds:\n  - {name: A, url: 'http://a.example/1'}\n  - {name: A, url: 'http://a.example/2'}\n", "feed name 'A' appears twice"),
+        (
+            "alerts:\n  email: {host: h, port: abc, from: a@b.c, to: [x@y.z]}\n",
+            "alerts.email.port: Input should be a valid integer",
+        ),
+        (
+            "alerts:\n  email: {host: h, ssl: true, starttls: true, from: a@b.c, to: [x@y.z]}\n",
+            "starttls and ssl are exclusive",
+        ),
+        (
+            "feeds:\n  - name: A\n    url: ftp://a.example/feed\n",
+            "feeds.0.url: Value error, 'ftp://a.example/feed' is not an http(s) URL",
+        ),
+        (
+            "feeds:\n  - {name: A, url: 'http://a.example/1'}\n  - {name: A, url: 'http://a.example/2'}\n",
+            "feed name 'A' appears twice",
+        ),
         ("database_url: mysql://x\n", "database_url: Value error, use sqlite"),
         ("poll: [1, 2]\n", "poll: Input should be a valid dictionary"),
         ("- just\n- a list\n", "must be a mapping"),
@@ -107,7 +126,8 @@ def test_opml_feeds_file(tmp_path: Path) -> None:
         tmp_path,
         """<?xml version="1.0"?><opml version="2.0"><head><title>subs</title></head><body>
         <outline text="World"><outline type="rss" text="Wire One" xmlUrl="https://one.example/rss"/>
-        <outline type="rss" title="Wire Two" text="two" xmlUrl="https://two.example/atom" category="/security"/></outline>
+        <outline type="rss" title="Wire Two" text="two" xmlUrl="https://two.example/atom"
+                 category="/security"/></outline>
         </body></opml>""",
         "subs.opml",
     )
@@ -120,7 +140,16 @@ def test_opml_feeds_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("given", "seconds"),
-    [(30, 30.0), ("30", 30.0), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0), ("1h30m", 5400.0), ("1s", 1.0), ("250ms", 0.25)],
+    [
+        (30, 30.0),
+        ("30", 30.0),
+        ("30s", 30.0),
+        ("5m", 300.0),
+        ("1h", 3600.0),
+        ("1h30m", 5400.0),
+        ("1s", 1.0),
+        ("250ms", 0.25),
+    ],
 )
 def test_durations(given: object, seconds: float) -> None:
     assert parse_duration(given) == seconds

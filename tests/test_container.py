@@ -59,9 +59,7 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 
 def expand(value: str, environ: dict[str, str]) -> str:
     """Compose's ${VAR:-default} and ${VAR} interpolation, enough for these files."""
-    return re.sub(
-        r"\$\{(\w+)(?::-([^}]*))?\}", lambda m: environ.get(m.group(1)) or (m.group(2) or ""), value
-    )
+    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", lambda m: environ.get(m.group(1)) or (m.group(2) or ""), value)
 
 
 # --- Dockerfile ------------------------------------------------------------------------------
@@ -114,10 +112,7 @@ def fake_monitor(tmp_path: Path) -> tuple[dict[str, str], Path]:
     program = tmp_path / "bin" / "monitor"
     program.parent.mkdir()
     program.write_text(
-        "#!/bin/sh\n"
-        f'echo "$*" >> "{calls}"\n'
-        '[ "$1 ${FAIL_MIGRATION:-}" = "db 1" ] && exit 3\n'
-        "exit 0\n"
+        f'#!/bin/sh\necho "$*" >> "{calls}"\n[ "$1 ${{FAIL_MIGRATION:-}}" = "db 1" ] && exit 3\nexit 0\n'
     )
     program.chmod(0o755)
     env = {"PATH": f"{program.parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
@@ -187,9 +182,7 @@ def test_compose_runs_the_monitor_on_a_healthy_postgresql_16() -> None:
     assert f"{HTTP_PORT}:{HTTP_PORT}" in [str(port) for port in monitor["ports"]]
 
     env = environment(monitor)
-    assert env["MONITOR_DATABASE_URL"] == (
-        "postgresql+psycopg://monitor:${POSTGRES_PASSWORD:-monitor}@db:5432/monitor"
-    )
+    assert env["MONITOR_DATABASE_URL"] == ("postgresql+psycopg://monitor:${POSTGRES_PASSWORD:-monitor}@db:5432/monitor")
     assert env["MONITOR_MIGRATE"] == "1"
     # The URL, once Compose fills it in, is one the settings accept, with the database's credentials.
     db_env = environment(db)

@@ -133,10 +133,18 @@ def settings_for(path: Path, slack: SlackReceiver) -> Settings:
     return load_settings(path, {"TEST_SLACK_URL": slack.url})
 
 
-def cli(args: list[str], *, slack: SlackReceiver, timeout: float = 240, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def cli(
+    args: list[str], *, slack: SlackReceiver, timeout: float = 240, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TEST_SLACK_URL": slack.url, "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "monitor", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout, **kwargs  # type: ignore[call-overload]
+        [sys.executable, "-m", "monitor", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,  # type: ignore[call-overload]
     )
 
 
@@ -159,7 +167,9 @@ async def test_a_new_country_alerts_once_on_slack_and_email(
     smtp: SmtpReceiver,
 ) -> None:
     feed_server.set_feed("/rss.xml", rss_document([OFF_TOPIC_ARTICLE, NEW_COUNTRY_ARTICLE]))
-    path = write_config(tmp_path, database_url, [{"name": "Local Wire", "url": feed_server.url("/rss.xml")}], slack, smtp)
+    path = write_config(
+        tmp_path, database_url, [{"name": "Local Wire", "url": feed_server.url("/rss.xml")}], slack, smtp
+    )
     settings = settings_for(path, slack)
 
     service, _ = await cycle(settings, analysis_stage)
@@ -242,7 +252,11 @@ def test_bad_config_refuses_to_start_with_the_key_and_reason(tmp_path: Path) -> 
     path = tmp_path / "bad.yaml"
     path.write_text("poll:\n  interval: often\nalerts:\n  slak: {}\n", encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "monitor", "run", "--config", str(path)], cwd=REPO, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "monitor", "run", "--config", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert "poll.interval" in done.stderr and "'often' is not a duration" in done.stderr
@@ -251,23 +265,35 @@ def test_bad_config_refuses_to_start_with_the_key_and_reason(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_run_serves_until_sigterm_then_stops_cleanly(tmp_path: Path, feed_server: FeedServer, slack: SlackReceiver, smtp: SmtpReceiver) -> None:
+def test_run_serves_until_sigterm_then_stops_cleanly(
+    tmp_path: Path, feed_server: FeedServer, slack: SlackReceiver, smtp: SmtpReceiver
+) -> None:
     feed_server.set_feed("/rss.xml", rss_document([NEW_COUNTRY_ARTICLE]))
     port = free_port()
     path = write_config(
-        tmp_path, f"sqlite:///{tmp_path / 'run.db'}", [{"name": "Local Wire", "url": feed_server.url("/rss.xml")}],
-        slack, smtp, http_port=port,
+        tmp_path,
+        f"sqlite:///{tmp_path / 'run.db'}",
+        [{"name": "Local Wire", "url": feed_server.url("/rss.xml")}],
+        slack,
+        smtp,
+        http_port=port,
     )
     env = {**os.environ, "TEST_SLACK_URL": slack.url}
     process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--config", str(path)], cwd=REPO, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "monitor", "run", "--config", str(path)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 180
         while not (slack.messages and smtp.messages) and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.2)
-        assert slack.messages and smtp.messages, process.stderr.read() if process.poll() is not None else "no alert in time"
+        assert slack.messages and smtp.messages, (
+            process.stderr.read() if process.poll() is not None else "no alert in time"
+        )
         polls_before = len(feed_server.requests_for("/rss.xml"))
         # interval 1s is honoured: another poll comes within a few seconds, not at the default 15 minutes.
         deadline = time.monotonic() + 10
@@ -299,7 +325,10 @@ def test_a_second_process_on_the_same_sqlite_file_refuses_to_start(tmp_path: Pat
     try:
         done = subprocess.run(
             [sys.executable, "-m", "monitor", "poll", "--once", "--config", str(path)],
-            cwd=REPO, capture_output=True, text=True, timeout=60,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     finally:
         lock.release()

@@ -120,9 +120,7 @@ async def test_gzip_body_is_inflated(server: FeedServer, client) -> None:
 async def test_gzip_bomb_is_stopped_by_the_cap_after_decompression(server: FeedServer, client) -> None:
     bomb = gzip.compress(b"\0" * 50_000_000)  # about 50 KB on the wire
     assert len(bomb) < LIMITS.max_bytes
-    server.set_response(
-        "/bomb.xml", 200, {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip"}, bomb
-    )
+    server.set_response("/bomb.xml", 200, {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip"}, bomb)
     outcome = await fetch(client, server.url("/bomb.xml"))
     assert outcome.kind is FetchKind.ERROR
     assert outcome.error == f"fetch: body exceeds the {LIMITS.max_bytes} byte limit"
@@ -287,7 +285,7 @@ async def test_answers_without_a_used_body_leave_the_connection_open_for_the_nex
     a poll cycle where half the feeds answer 304 must not reconnect for each of them."""
     connections = 0
     answers = [
-        b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n",
+        b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n',
         b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 60\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops",
         b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: %d\r\n\r\n%s" % (len(FEED), FEED),

@@ -100,7 +100,9 @@ async def test_a_feed_failing_too_long_alerts_once_and_once_more_on_recovery(ses
 
     outcomes = []
     for minutes in (0, 30, 59, 61, 90, 180):
-        results = await refresh_feeds(sessions, client, poll, NOW + timedelta(minutes=minutes), all_feeds=True, alert_channels=channels)
+        results = await refresh_feeds(
+            sessions, client, poll, NOW + timedelta(minutes=minutes), all_feeds=True, alert_channels=channels
+        )
         by_name = {result.feed_name: result for result in results}
         assert by_name["Fine"].error is None and by_name["Fine"].alert is None
         outcomes.append(by_name["Flaky News"].alert)
@@ -153,11 +155,19 @@ def article_links(sessions: sessionmaker[Session]) -> list[tuple[int, int, str]]
 async def test_one_article_through_several_feeds_is_stored_once_and_linked_to_each(sessions, server, client) -> None:
     link = "https://news.example.com/world/2025/election-probe"
     server.set_feed("/a.xml", rss_document([FeedItem("Probe", link=link + "?utm_source=a", guid="a-1")]))
-    server.set_feed("/b.xml", rss_document([FeedItem("Probe (B)", link=link + "?utm_medium=rss&fbclid=x#top", guid="b-9")]))
+    server.set_feed(
+        "/b.xml", rss_document([FeedItem("Probe (B)", link=link + "?utm_medium=rss&fbclid=x#top", guid="b-9")])
+    )
     # Same global guid, another address (a syndication mirror).
     server.set_feed("/c.xml", rss_document([FeedItem("Probe (C)", link="https://mirror.example.org/p/1", guid="a-1")]))
-    server.set_feed("/d.xml", rss_document([FeedItem("Probe (D)", link="https://m.example.org/x", guid="tag:news.example.com,2025:1")]))
-    server.set_feed("/e.xml", rss_document([FeedItem("Probe (E)", link="https://e.example.org/y", guid="tag:news.example.com,2025:1")]))
+    server.set_feed(
+        "/d.xml",
+        rss_document([FeedItem("Probe (D)", link="https://m.example.org/x", guid="tag:news.example.com,2025:1")]),
+    )
+    server.set_feed(
+        "/e.xml",
+        rss_document([FeedItem("Probe (E)", link="https://e.example.org/y", guid="tag:news.example.com,2025:1")]),
+    )
     ids = {name: add_feed(sessions, name, server.url(f"/{name}.xml")) for name in "abcde"}
 
     first = await refresh_feed(sessions, client, ids["a"], FIXED, NOW)
@@ -201,8 +211,12 @@ async def test_feeds_polled_at_once_still_store_a_shared_article_once(sessions, 
 async def test_entries_sharing_a_section_link_stay_separate_articles(sqlite_sessions, server, client) -> None:
     section = "https://news.example.com/live"
     server.set_feed("/live.xml", rss_document([FeedItem(f"Update {n}", link=section, guid=f"u{n}") for n in range(3)]))
-    server.set_feed("/home.xml", rss_document([FeedItem("Front page item", link="https://news.example.com/", guid="h1")]))
-    server.set_feed("/home2.xml", rss_document([FeedItem("Another front page item", link="https://news.example.com/", guid="h2")]))
+    server.set_feed(
+        "/home.xml", rss_document([FeedItem("Front page item", link="https://news.example.com/", guid="h1")])
+    )
+    server.set_feed(
+        "/home2.xml", rss_document([FeedItem("Another front page item", link="https://news.example.com/", guid="h2")])
+    )
     for name in ("live", "home", "home2"):
         add_feed(sqlite_sessions, name, server.url(f"/{name}.xml"))
     results = await refresh_feeds(sqlite_sessions, client, FIXED, NOW)
@@ -225,8 +239,18 @@ def test_one_write_group_stores_as_the_feeds_would_one_after_another(sessions) -
         (ids[0], [entry("a-1", story), entry("a-2", "https://news.example.com/2025/a-only")]),
         # The shared story under another key and a tracking parameter's spelling, a URI guid
         # shared with the third feed, and the article the third feed stored before the group.
-        (ids[1], [entry("b-1", story), entry("tag:wire,2025:7", "https://b.example.org/7"), entry("b-3", "https://news.example.com/2025/old")]),
-        (ids[2], [entry("old-1", "https://news.example.com/2025/old"), entry("tag:wire,2025:7", "https://c.example.org/7")]),
+        (
+            ids[1],
+            [
+                entry("b-1", story),
+                entry("tag:wire,2025:7", "https://b.example.org/7"),
+                entry("b-3", "https://news.example.com/2025/old"),
+            ],
+        ),
+        (
+            ids[2],
+            [entry("old-1", "https://news.example.com/2025/old"), entry("tag:wire,2025:7", "https://c.example.org/7")],
+        ),
     ]
     with sessions.begin() as session:
         stored = store_many(session, batch, NOW, 10_000)
@@ -263,7 +287,9 @@ async def test_parse_workers_give_the_same_results_as_a_thread(sqlite_sessions, 
             assert bool(parser.worker_pids()) == (workers > 0)
         finally:
             parser.shutdown()
-        results[workers] = {r.feed_name.rsplit("-", 1)[0]: (r.outcome, r.entries, r.new_articles + r.linked, r.error) for r in polled}
+        results[workers] = {
+            r.feed_name.rsplit("-", 1)[0]: (r.outcome, r.entries, r.new_articles + r.linked, r.error) for r in polled
+        }
     assert results[1] == results[0]
     assert results[0]["news"] == (FetchKind.NEW_CONTENT, 5, 5, None)
     assert results[0]["page"][0] == "parse_error" and "an HTML page" in (results[0]["page"][3] or "")

@@ -47,7 +47,10 @@ RAW_ITEMS = b"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channe
 <item><title>Twice</title><guid isPermaLink="false">dup</guid></item>
 <item><title>Twice again</title><guid isPermaLink="false">dup</guid></item>
 <item><title><![CDATA[<script>alert(1)</script><b>Bold</b> move]]></title><guid isPermaLink="false">x</guid>
-<description><![CDATA[<p onclick="steal()">Hello <script>document.cookie</script>world</p><style>p{}</style>]]></description></item>
+<description>
+<![CDATA[<p onclick="steal()">Hello <script>document.cookie</script>world</p><style>p{}</style>]]>
+</description>
+</item>
 </channel></rss>"""
 
 
@@ -72,8 +75,12 @@ async def test_hostile_feeds_in_one_poll_leave_the_healthy_ones_alone(sessions, 
         "laughs": BILLION_LAUGHS,
         "raw": RAW_ITEMS,
         "cp1251-says-utf8": rss_document([FeedItem(cyrillic, guid="c1")], encoding="windows-1251"),
-        "latin1-no-charset": rss_document([FeedItem("Ação eleitoral", guid="l1")], encoding="latin-1", declared_encoding="utf-8"),
-        "enormous": rss_document([FeedItem("Long", guid="long", description="word " * 5000), FeedItem("Short", guid="s")]),
+        "latin1-no-charset": rss_document(
+            [FeedItem("Ação eleitoral", guid="l1")], encoding="latin-1", declared_encoding="utf-8"
+        ),
+        "enormous": rss_document(
+            [FeedItem("Long", guid="long", description="word " * 5000), FeedItem("Short", guid="s")]
+        ),
         "html-page": b"<!doctype html><html><body>Not a feed</body></html>",
     }
     for name, body in routes.items():

@@ -128,10 +128,7 @@ async def test_every_real_feed_is_stored_once(server: FeedServer, session_factor
 
 def corpus_headers(data: bytes) -> dict[str, str]:
     """The HTTP headers a corpus document declares in its leading comment."""
-    return {
-        name.decode().strip(): value.decode("latin-1").strip()
-        for name, value in _HEADER_LINE.findall(data[:4000])
-    }
+    return {name.decode().strip(): value.decode("latin-1").strip() for name, value in _HEADER_LINE.findall(data[:4000])}
 
 
 @pytest.mark.slow  # hundreds of documents: seconds, not part of the tier run while working
@@ -144,7 +141,9 @@ async def test_the_whole_feedparser_corpus_through_fetch_parse_and_store(server:
         for path in files:
             relative = path.relative_to(CORPUS).as_posix()
             data = path.read_bytes()
-            headers = {k: v for k, v in corpus_headers(data).items() if k.lower() not in {"content-type", "content-encoding"}}
+            headers = {
+                k: v for k, v in corpus_headers(data).items() if k.lower() not in {"content-type", "content-encoding"}
+            }
             declared = {k.lower(): v for k, v in corpus_headers(data).items()}.get("content-type")
             default = "application/feed+json" if path.suffix == ".json" else "application/xml"
             server.set_feed(f"/{relative}", data, content_type=declared or default, headers=headers)
@@ -192,8 +191,14 @@ async def test_article_pages_give_their_main_text_to_full_text_feeds(server: Fee
     gold = json.loads((ARTICLES / "trafilatura-evaldata-subset.json").read_text(encoding="utf-8"))
     items = []
     for n, (url, page) in enumerate(sorted(gold.items())):
-        server.set_feed(f"/pages/{n}.html", (ARTICLES / page["file"]).read_bytes(), content_type="text/html; charset=utf-8")
-        items.append(FeedItem(page.get("title") or page["file"], link=server.url(f"/pages/{n}.html"), guid=url, description="Teaser."))
+        server.set_feed(
+            f"/pages/{n}.html", (ARTICLES / page["file"]).read_bytes(), content_type="text/html; charset=utf-8"
+        )
+        items.append(
+            FeedItem(
+                page.get("title") or page["file"], link=server.url(f"/pages/{n}.html"), guid=url, description="Teaser."
+            )
+        )
     server.set_feed("/full.xml", rss_document(items))
     with session_factory.begin() as session:
         session.add(Feed(name="full", url=server.url("/full.xml"), full_text=True, next_poll_at=NOW))

@@ -27,9 +27,7 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 add_feed = partial(add_feed_at, next_poll_at=NOW)
 # interval written down: a fixed schedule. The test server is on 127.0.0.1, so private addresses
 # are allowed for article pages.
-POLL = PollSettings(
-    interval="15m", timeout="5s", backoff_base="60s", backoff_max="6h", allow_private_addresses=True
-)
+POLL = PollSettings(interval="15m", timeout="5s", backoff_base="60s", backoff_max="6h", allow_private_addresses=True)
 # No interval written down: the adaptive schedule between 5 minutes and 2 hours.
 ADAPTIVE = PollSettings(
     timeout="5s", min_interval="5m", max_interval="2h", backoff_max="6h", allow_private_addresses=True
@@ -361,8 +359,9 @@ a spokesperson for the electoral commission told reporters at a briefing in the 
 
 
 async def test_full_text_feeds_store_the_page_text_once(session_factory, server, client) -> None:
-    feed_items = [FeedItem(f"Page {n}", link=server.url(f"/a{n}.html"), guid=f"p{n}", description="Teaser.")
-                  for n in (1, 2)]
+    feed_items = [
+        FeedItem(f"Page {n}", link=server.url(f"/a{n}.html"), guid=f"p{n}", description="Teaser.") for n in (1, 2)
+    ]
     server.set_feed("/feed.xml", rss_document(feed_items), etag=False, last_modified=False)
     for n in (1, 2):
         server.set_feed(f"/a{n}.html", ARTICLE_PAGE.format(title=f"Page {n}"), content_type="text/html")

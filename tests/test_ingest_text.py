@@ -39,10 +39,10 @@ def test_html_to_text(html: str, expected: str) -> None:
 
 def test_html_to_text_on_a_feedburner_description() -> None:
     html = (
-        "Officials said on Monday the vote would go ahead.<div class=\"feedflare\">"
+        'Officials said on Monday the vote would go ahead.<div class="feedflare">'
         '<a href="http://feeds.example.com/~ff/x?a=1">'
         '<img src="http://feeds.example.com/~ff/x?d=1" border="0"></img></a>'
-        "</div><img src=\"http://feeds.example.com/~r/x/~4/abc\" height=\"1\" width=\"1\" alt=\"\"/>"
+        '</div><img src="http://feeds.example.com/~r/x/~4/abc" height="1" width="1" alt=""/>'
     )
     assert html_to_text(html) == "Officials said on Monday the vote would go ahead."
 

@@ -44,9 +44,11 @@ def test_no_secret_reaches_the_logs_or_check_config(tmp_path: Path) -> None:
             "the state's voter registration database ahead of the presidential election."
         ),
     )
-    with FeedServer() as server, SlackReceiver(path=f"/services/T1/B1/{WEBHOOK_TOKEN}") as slack, SmtpReceiver(
-        users={"monitor": "the-right-password"}
-    ) as smtp:
+    with (
+        FeedServer() as server,
+        SlackReceiver(path=f"/services/T1/B1/{WEBHOOK_TOKEN}") as slack,
+        SmtpReceiver(users={"monitor": "the-right-password"}) as smtp,
+    ):
         server.set_feed("/rss.xml", rss_document([article]))
         slack.script([500, 500, 500])
         config = tmp_path / "secret.yaml"
@@ -79,11 +81,19 @@ def test_no_secret_reaches_the_logs_or_check_config(tmp_path: Path) -> None:
         env = {**os.environ, "HOOK": slack.url, "SMTP_PASSWORD": SMTP_PASSWORD, "HF_HUB_OFFLINE": "1"}
         polled = subprocess.run(
             [sys.executable, "-m", "monitor", "poll", "--once", "--config", str(config)],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
         checked = subprocess.run(
             [sys.executable, "-m", "monitor", "check-config", "--config", str(config)],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert polled.returncode == 0, polled.stderr
     assert slack.requests and not smtp.messages  # both channels were tried and failed: errors were logged

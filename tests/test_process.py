@@ -76,7 +76,9 @@ def test_an_article_recorded_by_another_processor_meanwhile_is_left_as_it_record
         session.add(feed)
         session.flush()
         session.add_all(
-            Article(feed_id=feed.id, entry_key=a.url or "", url=a.url, title=a.title, text=a.text, published_at=a.published)
+            Article(
+                feed_id=feed.id, entry_key=a.url or "", url=a.url, title=a.title, text=a.text, published_at=a.published
+            )
             for a in (ACCUSATION, MARKETS)
         )
     seed_facts()
@@ -110,7 +112,13 @@ def test_off_topic_verdicts_are_written_together_in_one_statement(sessions: Sess
         session.add(feed)
         session.flush()
         session.add_all(
-            Article(feed_id=feed.id, entry_key=f"m{i}", url=f"{MARKETS.url}/{i}", title=f"{MARKETS.title} ({i})", text=MARKETS.text)
+            Article(
+                feed_id=feed.id,
+                entry_key=f"m{i}",
+                url=f"{MARKETS.url}/{i}",
+                title=f"{MARKETS.title} ({i})",
+                text=MARKETS.text,
+            )
             for i in range(5)
         )
     seed_facts()

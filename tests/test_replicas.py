@@ -56,7 +56,10 @@ def start_replica(config: Path, slack: SlackReceiver, log: Path) -> subprocess.P
     env = {**os.environ, "TEST_SLACK_URL": slack.url, "HF_HUB_OFFLINE": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
     )
 
 
@@ -93,24 +96,33 @@ def test_three_replicas_share_the_work_and_survive_a_killed_one(tmp_path: Path, 
         server.set_feed("/a.xml", rss_document(first[:12]))
         server.set_feed("/b.xml", rss_document(first[12:]))
         config = tmp_path / "replica.yaml"
-        config.write_text(yaml.safe_dump({
-            "database_url": replicas_db,
-            "seeds_dir": str(REPO / "seeds"),
-            "cache_dir": str(tmp_path / "cache"),
-            "claim_lease": "5s",
-            "shutdown_grace": "10s",
-            "http": {"enabled": False},
-            "poll": {"interval": "1s"},
-            "analysis": {"batch_articles": 2},
-            "feeds": [{"name": "A", "url": server.url("/a.xml")}, {"name": "B", "url": server.url("/b.xml")}],
-            "alerts": {"console": {"enabled": False}, "slack": {"webhook_url": "${TEST_SLACK_URL}"}},
-        }), encoding="utf-8")
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "database_url": replicas_db,
+                    "seeds_dir": str(REPO / "seeds"),
+                    "cache_dir": str(tmp_path / "cache"),
+                    "claim_lease": "5s",
+                    "shutdown_grace": "10s",
+                    "http": {"enabled": False},
+                    "poll": {"interval": "1s"},
+                    "analysis": {"batch_articles": 2},
+                    "feeds": [{"name": "A", "url": server.url("/a.xml")}, {"name": "B", "url": server.url("/b.xml")}],
+                    "alerts": {"console": {"enabled": False}, "slack": {"webhook_url": "${TEST_SLACK_URL}"}},
+                }
+            ),
+            encoding="utf-8",
+        )
         logs = [tmp_path / f"replica-{i}.log" for i in range(3)]
         processes = [start_replica(config, slack, log) for log in logs]
         try:
+
             def all_processed() -> bool:
                 with sessions() as session:
-                    return session.scalar(select(func.count()).select_from(Article).where(Article.status == "processed")) == 24
+                    return (
+                        session.scalar(select(func.count()).select_from(Article).where(Article.status == "processed"))
+                        == 24
+                    )
 
             wait_for(all_processed, 240, "24 processed articles")
             with sessions() as session:
@@ -128,6 +140,7 @@ def test_three_replicas_share_the_work_and_survive_a_killed_one(tmp_path: Path, 
             # Kill one replica with work in hand; the others take it over when its lease expires.
             second = [accusation(n, COUNTRIES[4 + n % 4]) if n % 4 == 0 else filler(n) for n in range(100, 130)]
             server.set_feed("/a.xml", rss_document(second))
+
             def busy_replica() -> int | None:
                 for index, log in enumerate(logs):
                     if any(article_id > 24 for article_id in processed_by(log)):
@@ -141,11 +154,16 @@ def test_three_replicas_share_the_work_and_survive_a_killed_one(tmp_path: Path, 
 
             def everything_processed() -> bool:
                 with sessions() as session:
-                    return session.scalar(select(func.count()).select_from(Article).where(Article.status == "processed")) == 54
+                    return (
+                        session.scalar(select(func.count()).select_from(Article).where(Article.status == "processed"))
+                        == 54
+                    )
 
             wait_for(everything_processed, 240, "the survivors to finish the killed replica's work")
             with sessions() as session:
-                assert session.scalar(select(func.count()).select_from(Article).where(Article.status != "processed")) == 0
+                assert (
+                    session.scalar(select(func.count()).select_from(Article).where(Article.status != "processed")) == 0
+                )
         finally:
             for process in processes:
                 if process.poll() is None:
@@ -164,16 +182,21 @@ def test_sigterm_stops_claiming_and_exits_within_the_grace_period(tmp_path: Path
     with FeedServer() as server, SlackReceiver() as slack:
         server.set_feed("/a.xml", rss_document([accusation(n, COUNTRIES[n % 8]) for n in range(60)]))
         config = tmp_path / "grace.yaml"
-        config.write_text(yaml.safe_dump({
-            "database_url": url,
-            "seeds_dir": str(REPO / "seeds"),
-            "cache_dir": str(tmp_path / "cache"),
-            "shutdown_grace": "10s",
-            "http": {"enabled": False},
-            "analysis": {"batch_articles": 60},
-            "feeds": [{"name": "A", "url": server.url("/a.xml")}],
-            "alerts": {"console": {"enabled": False}, "slack": {"webhook_url": "${TEST_SLACK_URL}"}},
-        }), encoding="utf-8")
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "database_url": url,
+                    "seeds_dir": str(REPO / "seeds"),
+                    "cache_dir": str(tmp_path / "cache"),
+                    "shutdown_grace": "10s",
+                    "http": {"enabled": False},
+                    "analysis": {"batch_articles": 60},
+                    "feeds": [{"name": "A", "url": server.url("/a.xml")}],
+                    "alerts": {"console": {"enabled": False}, "slack": {"webhook_url": "${TEST_SLACK_URL}"}},
+                }
+            ),
+            encoding="utf-8",
+        )
         log = tmp_path / "grace.log"
         process = start_replica(config, slack, log)
         try:

@@ -95,7 +95,16 @@ def test_seed_knowledge_from_an_earlier_reader_is_derived_again(sessions: Sessio
     from monitor.store.knowledge import ensure_seed_knowledge
 
     old = [Fact("target", "national elections", "", "evidence", "seed", "seed.txt")]
-    new = [Fact("target", "national elections", TargetIdentity("United States", "election", "2020").key(), "evidence", "seed", "seed.txt")]
+    new = [
+        Fact(
+            "target",
+            "national elections",
+            TargetIdentity("United States", "election", "2020").key(),
+            "evidence",
+            "seed",
+            "seed.txt",
+        )
+    ]
     assert ensure_seed_knowledge(sessions, lambda: old) == 1
     assert ensure_seed_knowledge(sessions, lambda: new) == 1  # the identity-less seed fact is replaced
     assert ensure_seed_knowledge(sessions, lambda: new) == 0  # current seed knowledge is kept

@@ -180,9 +180,15 @@ class _Pipeline:
     """What the sentence-transformers configuration of a model directory says around the transformer."""
 
     def __init__(self, path: Path) -> None:
-        modules = _read_json(path / "modules.json") or [{"type": "sentence_transformers.models.Transformer", "path": ""}]
+        modules = _read_json(path / "modules.json") or [
+            {"type": "sentence_transformers.models.Transformer", "path": ""}
+        ]
         kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
-        if not kinds or kinds[0] != "Transformer" or any(k not in {"Transformer", "Pooling", "Normalize"} for k in kinds):
+        if (
+            not kinds
+            or kinds[0] != "Transformer"
+            or any(k not in {"Transformer", "Pooling", "Normalize"} for k in kinds)
+        ):
             raise EmbedderError(
                 f"analysis.backend: onnx supports Transformer + Pooling (+ Normalize) models; {path} has {kinds}"
             )
@@ -194,9 +200,15 @@ class _Pipeline:
         if pooling_module is not None:
             pooling = _read_json(path / str(pooling_module.get("path", "")) / "config.json") or {}
             modes = [m for m in ("cls_token", "mean_tokens", "max_tokens") if pooling.get(f"pooling_mode_{m}")]
-            others = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v and k[13:] not in {"cls_token", "mean_tokens", "max_tokens"}]
+            others = [
+                k
+                for k, v in pooling.items()
+                if k.startswith("pooling_mode_") and v and k[13:] not in {"cls_token", "mean_tokens", "max_tokens"}
+            ]
             if len(modes) != 1 or others:
-                raise EmbedderError(f"analysis.backend: onnx supports one of cls/mean/max pooling; {path} asks for {pooling}")
+                raise EmbedderError(
+                    f"analysis.backend: onnx supports one of cls/mean/max pooling; {path} asks for {pooling}"
+                )
             self.pooling = {"cls_token": "cls", "mean_tokens": "mean", "max_tokens": "max"}[modes[0]]
         # The vectors are normalised in any case: the monitor compares by cosine.
 
@@ -210,7 +222,9 @@ class _TokenEncoder:
         directory = Path(path)
         self._pipeline = _Pipeline(directory)
         if not (directory / "tokenizer.json").exists():
-            raise EmbedderError(f"analysis.backend: exported models need a fast tokenizer (tokenizer.json) in {directory}")
+            raise EmbedderError(
+                f"analysis.backend: exported models need a fast tokenizer (tokenizer.json) in {directory}"
+            )
         self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=self._pipeline.max_seq_length)
@@ -367,6 +381,7 @@ MEMO_BYTES = 128 * 1024 * 1024
 
 def _memo_cost(text: str, vector: np.ndarray) -> int:
     return sys.getsizeof(text) + int(vector.nbytes)
+
 
 # What one more model call costs, in tokens of work: each call streams the weights through the
 # cache once. Measured with OpenVINO on this 2-core machine: 4.6 ms a call, 0.14 ms a token.

@@ -81,7 +81,11 @@ class Gazetteer:
                 self._add(capital, canonical, "capital", never_alone)
             for metonym in entry.get("metonyms") or []:
                 self._add(metonym, canonical, "metonym", never_alone)
-        for section, kind in (("state_media", "state_media"), ("state_organs", "state_organ"), ("threat_groups", "threat_group")):
+        for section, kind in (
+            ("state_media", "state_media"),
+            ("state_organs", "state_organ"),
+            ("threat_groups", "threat_group"),
+        ):
             for code, names in ((state_actors.get(section) or {}).get("entries") or {}).items():
                 canonical = self._names.get(code, code)
                 for name in names:

@@ -170,7 +170,8 @@ class Novelty:
                 assert sibling.fact is not None
                 origin = next(f.closest for f in earlier if f.value == sibling.fact.value)
                 reason = (
-                    f'known target: another wording of "{sibling.fact.value}" in this article, which matches "{origin.value}"'
+                    f'known target: another wording of "{sibling.fact.value}" in this article, which matches '
+                    f'"{origin.value}"'
                     if origin
                     else "known target"
                 )
@@ -366,9 +367,15 @@ class Novelty:
             (t for t in fresh if (i := TargetIdentity.parse(t.about)) is not None and i.kind in self.topic_kinds), None
         )
         if operation is not None:
-            reason = f'{mention.value} has denied {where} before, but not this allegation: it concerns "{operation.value}", a target no earlier source named'
+            reason = (
+                f"{mention.value} has denied {where} before, but not this allegation: "
+                f'it concerns "{operation.value}", a target no earlier source named'
+            )
             return Finding("denial", mention.value, mention.about, mention.evidence, comparable[-1], None, reason), True
-        reason = f"{mention.value} already denied this allegation ({comparable[-1].source_ref}): same accused, {where}, no new target"
+        reason = (
+            f"{mention.value} already denied this allegation ({comparable[-1].source_ref}): "
+            f"same accused, {where}, no new target"
+        )
         return Finding("denial", mention.value, mention.about, mention.evidence, comparable[-1], None, reason), False
 
     def _closest(self, text: str, facts: list[Fact], field_of) -> _Match:  # type: ignore[no-untyped-def]

@@ -87,7 +87,8 @@ class Relevance:
         if score >= self.settings.prescreen_threshold:
             return Screen(True, score, f"title and lead {score:.2f} from the seeds", seed, vectors)
         reason = (
-            f"title and lead far from the topic (closest {score:.2f} < prescreen {self.settings.prescreen_threshold:.2f}) "
+            f"title and lead far from the topic (closest {score:.2f} < prescreen "
+            f"{self.settings.prescreen_threshold:.2f}) "
             "and no one is accused and nothing is denied: the rest of the article was not read by the model"
         )
         return Screen(False, score, reason, seed, vectors)
@@ -119,7 +120,8 @@ class Relevance:
         chunk = self.corpus.chunks[int(best_chunk[index])]
         seed = SeedMatch(chunk.source, chunk.sentence, round(float(best[index]), 4))
         if claims:
-            reason = f'relevance {score:.2f}: allegation "{shorten(extraction.sentences[index])}" is closest to seed {chunk.source}'
+            allegation = shorten(extraction.sentences[index])
+            reason = f'relevance {score:.2f}: allegation "{allegation}" is closest to seed {chunk.source}'
         else:
             reason = f"relevance {score:.2f}: no one is accused and nothing is denied"
         if self.topic_words and extraction.topic_words == 0:

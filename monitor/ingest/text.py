@@ -182,7 +182,9 @@ def read_page(html: str) -> Page | None:
     _trafilatura_extract()  # the same import guard as the page fetcher
     from trafilatura import bare_extraction
 
-    found = bare_extraction(html, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True)
+    found = bare_extraction(
+        html, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True
+    )
     body = normalise_whitespace(getattr(found, "text", None) or "") if found is not None else ""
     if not body:
         return None

@@ -154,9 +154,7 @@ class FeedServer:
         """Say nothing for `seconds` (until the server stops), then answer 200 with an empty body."""
         self.set_response(path, 200, {"Content-Type": RSS_TYPE}, b"", delay_s=seconds)
 
-    def set_stream(
-        self, path: str, chunk: bytes, repeat: int, *, content_type: str = RSS_TYPE
-    ) -> None:
+    def set_stream(self, path: str, chunk: bytes, repeat: int, *, content_type: str = RSS_TYPE) -> None:
         """Send `chunk` `repeat` times without a Content-Length: a body of unannounced size."""
         self._set(
             path,

@@ -143,11 +143,7 @@ class _SlackHandler(BaseHTTPRequestHandler):
             # Recorded before answering, as Slack posts a message even if the client has gone,
             # and so that a test never sees the answer before the message.
             receiver._record_message(post)
-        text = (
-            reply.body
-            if reply.body is not None
-            else SLACK_BODIES.get(reply.status, "error")
-        ).encode()
+        text = (reply.body if reply.body is not None else SLACK_BODIES.get(reply.status, "error")).encode()
         content_type = "application/json" if text.startswith(b"{") else "text/plain"
         try:
             self.send_response(reply.status)
@@ -224,9 +220,7 @@ class SlackReceiver:
         self._server = _SlackServer(("127.0.0.1", 0), _SlackHandler)
         self._server.receiver = self
         # A short poll interval: shutdown() waits up to one interval.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
         self._thread.start()
         return self
 
@@ -244,9 +238,7 @@ class SlackReceiver:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _answer(
-        self, path: str, headers: Mapping[str, str], body: bytes, payload: Any
-    ) -> Reply:
+    def _answer(self, path: str, headers: Mapping[str, str], body: bytes, payload: Any) -> Reply:
         if path == self.API_PATH:
             return self._api_reply(headers, payload)
         return self._next_reply(path, payload)
@@ -268,9 +260,7 @@ class SlackReceiver:
         return scripted or Reply()
 
     def _api_reply(self, headers: Mapping[str, str], payload: Any) -> Reply:
-        def api(
-            ok: bool, status: int = 200, reply: Reply | None = None, **fields: Any
-        ) -> Reply:
+        def api(ok: bool, status: int = 200, reply: Reply | None = None, **fields: Any) -> Reply:
             body = json.dumps({"ok": ok, **fields})
             base = reply or Reply(status)
             return Reply(
@@ -284,25 +274,19 @@ class SlackReceiver:
         with self._lock:
             scripted = self._script.popleft() if self._script else None
         if scripted is not None and not 200 <= scripted.status < 300:
-            error = {429: "ratelimited"}.get(
-                scripted.status, SLACK_BODIES.get(scripted.status, "error")
-            )
+            error = {429: "ratelimited"}.get(scripted.status, SLACK_BODIES.get(scripted.status, "error"))
             return api(False, reply=scripted, error=error)
         if headers.get("authorization") != f"Bearer {self.bot_token}":
             return api(False, error="invalid_auth")
         if not isinstance(payload, dict) or not payload.get("channel"):
             return api(False, error="channel_not_found")
-        rejection = slack_rejection(
-            {k: v for k, v in payload.items() if k in ("text", "blocks")}
-        )
+        rejection = slack_rejection({k: v for k, v in payload.items() if k in ("text", "blocks")})
         if rejection is not None:
             return api(False, error=rejection)
         with self._lock:
             self._ts += 1
             ts = f"{1_700_000_000 + self._ts}.{self._ts:06d}"
-        return api(
-            True, reply=scripted, channel=payload["channel"], ts=ts, message={"ts": ts}
-        )
+        return api(True, reply=scripted, channel=payload["channel"], ts=ts, message={"ts": ts})
 
     def _record_request(self, post: SlackPost) -> None:
         with self._lock:
@@ -333,9 +317,7 @@ class WebhookReceiver(SlackReceiver):
         self.secret = secret
         self.max_age_s = max_age_s
 
-    def _answer(
-        self, path: str, headers: Mapping[str, str], body: bytes, payload: Any
-    ) -> Reply:
+    def _answer(self, path: str, headers: Mapping[str, str], body: bytes, payload: Any) -> Reply:
         if path != self.path:
             return Reply(404, body="not found")
         with self._lock:
@@ -347,9 +329,7 @@ class WebhookReceiver(SlackReceiver):
             return Reply(401, body=problem)
         return scripted or Reply(200, body="ok")
 
-    def verify(
-        self, headers: Mapping[str, str], body: bytes, now: float | None = None
-    ) -> str | None:
+    def verify(self, headers: Mapping[str, str], body: bytes, now: float | None = None) -> str | None:
         """Why this request is not authentic, or None."""
         timestamp = headers.get("x-monitor-timestamp", "")
         signature = headers.get("x-monitor-signature", "")
@@ -358,10 +338,7 @@ class WebhookReceiver(SlackReceiver):
         if abs((now or time.time()) - int(timestamp)) > self.max_age_s:
             return "stale timestamp"
         expected = (
-            "sha256="
-            + hmac.new(
-                self.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
-            ).hexdigest()
+            "sha256=" + hmac.new(self.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
         )
         if not hmac.compare_digest(signature, expected):
             return "bad signature"
@@ -429,9 +406,7 @@ class TcpProxy:
             with self._lock:
                 self._open |= {client, upstream}
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(
-                    target=self._pump, args=(source, sink), daemon=True
-                ).start()
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
@@ -501,9 +476,7 @@ class _RecordingHandler:
         envelope.rcpt_options.extend(options)
         return "250 OK"
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         refusal = self._receiver._take_refusal("data")
         if refusal:
             return refusal
@@ -555,9 +528,7 @@ class SmtpReceiver:
         with self._lock:
             return list(self._messages)
 
-    def refuse(
-        self, code: int, times: int = 1, message: str | None = None, at: Stage = "data"
-    ) -> None:
+    def refuse(self, code: int, times: int = 1, message: str | None = None, at: Stage = "data") -> None:
         """Answer the next ``times`` MAIL/RCPT/DATA commands (``at``) with ``code``."""
         text = message or ("Try again later" if 400 <= code < 500 else "Rejected")
         with self._lock:
@@ -613,9 +584,7 @@ class SmtpReceiver:
             self.auth_attempts.append((auth_data.login.decode(), auth_data.password.decode()))
         expected = self.users.get(auth_data.login.decode())
         ok = expected is not None and expected == auth_data.password.decode()
-        return AuthResult(
-            success=ok, handled=False, auth_data=auth_data if ok else None
-        )
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     def _take_refusal(self, stage: Stage) -> str | None:
         with self._lock:

@@ -156,7 +156,8 @@ def _tally(score: Score, predicted: bool, gold: bool) -> None:
 
 
 def _score_line(label: str, score: Score) -> str:
-    return f"{label:<22} P {score.precision:.2f}  R {score.recall:.2f}  F1 {score.f1:.2f}  (tp {score.true_positive}, fp {score.false_positive}, fn {score.false_negative})"
+    counts = f"tp {score.true_positive}, fp {score.false_positive}, fn {score.false_negative}"
+    return f"{label:<22} P {score.precision:.2f}  R {score.recall:.2f}  F1 {score.f1:.2f}  ({counts})"
 
 
 def _summary_lines(report: EvalReport) -> list[str]:

@@ -75,7 +75,8 @@ def format_sweep(rows: Sequence[SweepRow]) -> str:
     lines = ["relevance  target  |  alert P   R     F1   | relevance P   R   | same-story alerts"]
     for row in rows:
         lines.append(
-            f"  {row.relevance_threshold:.2f}     {row.target_match_threshold:.2f}  |  {row.alert_precision:.2f}  {row.alert_recall:.2f}  {row.alert_f1:.2f} |"
+            f"  {row.relevance_threshold:.2f}     {row.target_match_threshold:.2f}  |  "
+            f"{row.alert_precision:.2f}  {row.alert_recall:.2f}  {row.alert_f1:.2f} |"
             f"   {row.relevance_precision:.2f}  {row.relevance_recall:.2f}   | {row.same_story_alerts}"
         )
     return "\n".join(lines)

@@ -223,7 +223,8 @@ class Extractor(_Denials):
     def _mentions_attacker(self, sentence: str) -> bool:
         return bool(
             re.search(
-                r"\b(?:hackers|attackers|intruders|the group|actors|operatives|agents|adversaries|foreign (?:individuals|parties|entities|states|powers|governments))\b",
+                r"\b(?:hackers|attackers|intruders|the group|actors|operatives|agents|adversaries|foreign "
+                r"(?:individuals|parties|entities|states|powers|governments))\b",
                 sentence,
                 re.IGNORECASE,
             )

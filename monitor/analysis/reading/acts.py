@@ -90,7 +90,9 @@ class _Acts:
             return []
         agents = [c for c in verb.children if c.dep_ == "nsubj"]
         # the parser sometimes hangs the subject on the auxiliary ("Cuba is almost certainly trying")
-        agents = agents or [g for a in verb.children if a.dep_ in ("aux", "auxpass") for g in a.children if g.dep_ == "nsubj"]
+        agents = agents or [
+            g for a in verb.children if a.dep_ in ("aux", "auxpass") for g in a.children if g.dep_ == "nsubj"
+        ]
         if not agents and _in(verb, self.v.stative_passives):
             agents = [c for c in verb.children if c.dep_ == "nsubjpass"]  # "Iran was engaged in", "was involved in"
         if verb.dep_ == "relcl" and any(a.lower_ in ("that", "which", "who") for a in agents):

@@ -202,7 +202,11 @@ class _Targets:
         whose = self._country_in(sentence, before)[-1:] or self._country_in(sentence, phrase)
         if not whose:
             # "in Canada", "Canadian ridings" say whose; "a Russian woman" or "US adversaries" do not
-            places = [t for t in _locatives(head) if t.dep_ in ("pobj", "poss") or self.v.kind_of(t.head.lemma_.lower()) is not None]
+            places = [
+                t
+                for t in _locatives(head)
+                if t.dep_ in ("pobj", "poss") or self.v.kind_of(t.head.lemma_.lower()) is not None
+            ]
             whose = [c for c in self._country_in(sentence, places) if c not in accused]
         owner = whose[0] if whose else ""
         kind = self.v.kind_of(head.lemma_.lower()) or next(
