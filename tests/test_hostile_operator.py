@@ -31,7 +31,8 @@ DB_PASSWORD = "hostile-db-password"
 FEED_KEY = "hostile-feed-api-key"
 WEBHOOK_TOKEN = "hostile-webhook-token"
 
-pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+# The real CLI and service in processes of their own: the full suite runs them, the fast tier does not.
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
 
 EVIDENCE = "Officials said hackers working for North Korea's intelligence services broke into the voter database."
 RELEVANT = FeedItem(

@@ -9,12 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlalchemy import update
 
 from monitor.store.db import make_engine, make_session_factory, upgrade
 from monitor.store.models import Feed
 from monitor.terminal import cell, has_unsafe, strip_controls
+
+# The real CLI in a process of its own: the full suite runs them, the fast tier does not.
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 # Short enough that the 200-column table never folds them.
