@@ -12,6 +12,7 @@ from email.parser import BytesParser
 from html.parser import HTMLParser
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,9 @@ from monitor.alerts.slack import slack_also_reported, slack_message
 from monitor.outbox import AlertContent, AlsoReported, ClosestAllegation, FindingView
 from monitor.redact import redact_url
 from monitor.terminal import cell, has_unsafe, strip_controls
+
+# Hundreds of generated inputs per property: the full suite runs them, the fast tier does not.
+pytestmark = pytest.mark.slow
 
 # What an attacker would put in a title: Slack mentions and links, HTML, header breaks,
 # terminal sequences, invisible and reordering characters, entity tricks.
