@@ -38,6 +38,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 # --- an overall deadline on each send ---------------------------------------------------------
 
 
+@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 async def test_a_dripping_receiver_cannot_hold_a_send_past_its_deadline(
     sessions: sessionmaker[Session], client: httpx.AsyncClient
 ) -> None:
@@ -60,6 +61,7 @@ async def test_a_dripping_receiver_cannot_hold_a_send_past_its_deadline(
     assert row.last_error and "not finished within 1.25s" in row.last_error
 
 
+@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 async def test_a_per_phase_timeout_still_names_itself(
     sessions: sessionmaker[Session], client: httpx.AsyncClient, slack_receiver: SlackReceiver
 ) -> None:
@@ -80,6 +82,7 @@ def test_the_claim_lease_must_cover_the_send_deadline_and_the_rate_limit() -> No
 # --- an outcome is recorded only under this dispatcher's claim --------------------------------
 
 
+@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 async def test_an_outcome_is_not_recorded_over_another_dispatchers_claim(
     sessions: sessionmaker[Session],
     client: httpx.AsyncClient,

@@ -77,6 +77,7 @@ async def test_a_malformed_accept_header_gets_the_text_format_not_a_500(
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
+@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 async def test_scrapes_at_once_and_in_a_row_share_one_outbox_query() -> None:
     queries = 0
 
