@@ -87,7 +87,6 @@ def feed_server() -> Iterator[FeedServer]:
 # --- channels that misbehave, beside one that does not ------------------------------------------
 
 
-@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 def test_test_alert_keeps_the_password_from_a_starttls_less_server_and_cuts_a_dripping_webhook(
     tmp_path: Path, slack: SlackReceiver
 ) -> None:
@@ -127,7 +126,6 @@ def test_test_alert_keeps_the_password_from_a_starttls_less_server_and_cuts_a_dr
         assert secret not in done.stdout + done.stderr
 
 
-@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 def test_check_config_and_config_errors_print_no_secret(tmp_path: Path) -> None:
     config = write_config(
         tmp_path,

@@ -40,7 +40,6 @@ def run_cli(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 def test_monitor_feeds_prints_hostile_feed_text_as_text(tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'terminal.db'}"
     config = tmp_path / "monitor.yaml"
