@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.ingest.text import extract_article_text, html_to_text
+from monitor.ingest.text import extract_article_text, html_to_text, looks_like_html, read_page
 
 ARTICLES = Path(__file__).parents[2] / "shared" / "feeds" / "articles-html"
 
@@ -65,3 +65,32 @@ def test_extract_article_text_finds_the_main_text_of_real_pages() -> None:
     # trafilatura (precision mode) finds 38 of 43 snippets with 1 boilerplate leak on these pages.
     assert found >= 0.8 * expected
     assert boilerplate <= 2
+
+
+@pytest.mark.parametrize(
+    ("document", "is_page"),
+    [
+        ("<!DOCTYPE html><html><body><p>x</p></body></html>", True),
+        ("  <!-- saved from a browser -->\n<html lang='en'>", True),
+        ("<p>A fragment of a page</p>", True),
+        ("Kremlin rejects claims\n\nThe <b>tag</b> is in the text, not at its start.", False),
+        ("<Reuters> said on Monday that officials had met.", False),
+    ],
+)
+def test_a_saved_page_is_told_from_a_text_by_how_it_starts(document: str, is_page: bool) -> None:
+    assert looks_like_html(document) is is_page
+
+
+def test_a_page_gives_its_headline_text_and_date_without_menus() -> None:
+    page = read_page(
+        "<html><head><title>Site | Home</title>"
+        '<meta property="article:published_time" content="2025-06-01T08:00:00Z"></head><body>'
+        "<nav>Home World Sign in</nav><article><h1>Envoy summoned over leaked recordings</h1>"
+        "<p>The foreign ministry summoned the ambassador on Sunday after recordings of officials "
+        "discussing the vote were published by an anonymous account.</p>"
+        "<p>Investigators said the account had been created a week before the recordings appeared.</p>"
+        "</article><footer>Subscribe to our newsletter</footer></body></html>"
+    )
+    assert page is not None
+    assert "summoned the ambassador" in page.text and "Sign in" not in page.text and "newsletter" not in page.text
+    assert page.published is not None and page.published.date().isoformat() == "2025-06-01"
