@@ -96,11 +96,8 @@ class Detector:
         self.reader = reader or load_reader(
             settings.language_model, str(settings.vocabulary_dir) if settings.vocabulary_dir else None
         )
-        # The topic's words decide relevance only for a seed corpus that is written in them (every
-        # seed document names an election, a vote or a campaign); another corpus goes without.
-        topic_words = bool(corpus.documents) and all(self.reader.names_the_topic(d.text) for d in corpus.documents)
         self.relevance = Relevance(
-            embedder, corpus, settings, self.reader.v.topic_target_kinds, topic_words=topic_words
+            embedder, corpus, settings, self.reader.v.topic_target_kinds, topic_words=self._seeds_name_the_topic
         )
         self.novelty = Novelty(embedder, settings, self.extractor.c, self.reader.v.topic_target_kinds)
         self._extractions: OrderedDict[tuple[str, str], Extraction] = OrderedDict()
@@ -164,6 +161,13 @@ class Detector:
         for article in articles:
             texts += _sentences(article, self._read(article))
         self.embedder.embed(texts)
+
+    def _seeds_name_the_topic(self) -> bool:
+        """Whether every seed document uses the topic's own words (an election, a vote, a campaign):
+        only then do they decide relevance; another corpus goes without. The seeds' readings are the
+        ones seed_knowledge() reads, kept once."""
+        documents = self.corpus.documents
+        return bool(documents) and all(self._read(ArticleInput(title="", text=d.text)).topic_words for d in documents)
 
     # ----- pre-screen -----------------------------------------------------------------------
     def _extract(self, article: ArticleInput) -> Extraction:

@@ -96,33 +96,13 @@ class Novelty:
                     findings.append(finding)
                 if mention.kind == "target" and not finding.reason.startswith("same story"):
                     accepted_targets.append(mention)
-                new_facts.append(
-                    Fact(
-                        mention.kind,
-                        mention.value,
-                        mention.about,
-                        mention.evidence,
-                        "article",
-                        article.url or article.title,
-                        article.published,
-                    )
-                )
+                new_facts.append(_learned(mention, article))
             else:
                 known.append(finding)
                 if mention.kind == "denial" and same_story is None:
                     # Another wording of a denial already made is kept too (no alert), so that the
                     # next denial is compared with the story it was made in as well.
-                    new_facts.append(
-                        Fact(
-                            mention.kind,
-                            mention.value,
-                            mention.about,
-                            mention.evidence,
-                            "article",
-                            article.url or article.title,
-                            article.published,
-                        )
-                    )
+                    new_facts.append(_learned(mention, article))
         return findings, known, new_facts
 
     def _judge_country(self, mention: Mention, kb: KnowledgeBase) -> tuple[Finding, bool]:
@@ -397,6 +377,19 @@ class Novelty:
             if similarity >= best_sim:
                 best, best_sim = story, similarity
         return best
+
+
+def _learned(mention: Mention, article: Article) -> Fact:
+    """The fact a mention becomes, sourced to the article it was read in."""
+    return Fact(
+        mention.kind,
+        mention.value,
+        mention.about,
+        mention.evidence,
+        "article",
+        article.url or article.title,
+        article.published,
+    )
 
 
 __all__ = ["Allegation", "Article", "Finding", "Mention", "Novelty", "mentions"]

@@ -7,6 +7,7 @@ accused of an act aimed at an election, a campaign or voters is the topic whatev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,13 +52,15 @@ class Relevance:
         settings: AnalysisSettings,
         topic_kinds: frozenset[str],
         *,
-        topic_words: bool = False,
+        topic_words: Callable[[], bool] | None = None,
     ) -> None:
         self.embedder = embedder
         self.corpus = corpus
         self.settings = settings
         self.topic_kinds = topic_kinds
-        self.topic_words = topic_words  # whether an article must name the topic in its own words
+        # Whether an article must name the topic in its own words: asked once, when first needed.
+        self._topic_words_rule = topic_words
+        self._topic_words: bool | None = None if topic_words else False
         self._link: tuple[np.ndarray, np.ndarray] | None | bool = False  # False: not yet worked out
 
     def needs_screen(self, extraction: Extraction) -> bool:
@@ -124,7 +127,7 @@ class Relevance:
             reason = f'relevance {score:.2f}: allegation "{allegation}" is closest to seed {chunk.source}'
         else:
             reason = f"relevance {score:.2f}: no one is accused and nothing is denied"
-        if self.topic_words and extraction.topic_words == 0:
+        if extraction.topic_words == 0 and self._requires_topic_words():
             # Not one election, vote, campaign, party or parliament in the whole text: whatever the
             # state did, it was not done to the topic (the reader's `topic_words`).
             score = min(score, self.settings.relevance_threshold - 0.01)
@@ -147,6 +150,12 @@ class Relevance:
             score = min(score, self.settings.relevance_threshold - 0.01)
             reason += f"; no topic link: every allegation is closer to off-topic news than to the topic ({link:+.2f})"
         return score, seed, reason
+
+    def _requires_topic_words(self) -> bool:
+        if self._topic_words is None:
+            assert self._topic_words_rule is not None
+            self._topic_words = self._topic_words_rule()
+        return self._topic_words
 
     def _topic_act(self, extraction: Extraction) -> str | None:
         """A target of a topic kind (an election, a campaign, voters) that the parse ties to a

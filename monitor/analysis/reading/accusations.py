@@ -45,8 +45,7 @@ class _Accusations:
 
     def _unnamed_voice(self, token: Any) -> bool:
         """Whether who makes the charge is a pronoun or a bare state voice ("the embassy said")."""
-        own = [c for c in token.children if c.dep_ == "nsubj"] if _in(token, self.v.accuse_verbs) else []
-        speaker = own[0] if own else self._speaker_token(token)
+        speaker = self._charger(token)
         if speaker is not None and speaker.pos_ == "PRON" and speaker.lower_ in ("it", "he", "she", "they", "we"):
             speaker = self._speaker_token(speaker.head) or speaker
         if speaker is None:

@@ -48,10 +48,6 @@ class Reader:
         docs = list(self.nlp.pipe(sentences, batch_size=64))
         return _ArticleReading(self, sentences, docs, len(head)).run()
 
-    def names_the_topic(self, text: str) -> bool:
-        """Whether TEXT uses one of the topic's own words (`topic_words`) at least once."""
-        return any(_in(t, self.v.topic_words) for doc in self.nlp.pipe(split_sentences(text)) for t in doc)
-
 
 def strip_dateline(text: str) -> str:
     """The text without its dateline: the place in it is where the story was filed, not an actor."""

@@ -47,10 +47,14 @@ class _Speakers:
             node = node.head
         return None
 
-    def _accuser_state(self, sentence: _Sentence, token: Any) -> str | None:
-        """The state that makes the charge: an accusing verb's subject, or whoever says the clause."""
+    def _charger(self, token: Any) -> Any | None:
+        """Who makes the charge: an accusing verb's subject, or whoever says the clause."""
         own = [c for c in token.children if c.dep_ == "nsubj"] if _in(token, self.v.accuse_verbs) else []
-        speaker = own[0] if own else self._speaker_token(token)
+        return own[0] if own else self._speaker_token(token)
+
+    def _accuser_state(self, sentence: _Sentence, token: Any) -> str | None:
+        """The state that makes the charge."""
+        speaker = self._charger(token)
         if speaker is None:
             return None
         state, _ = self._resolve_speaker(sentence, speaker)
