@@ -6,6 +6,7 @@ settings, as SecretStr so that they never print.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -407,6 +408,74 @@ class HttpSettings(StrictModel):
     min_free_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
 
 
+class DeskUser(StrictModel):
+    """An analyst who may log in to the desk: a name and an argon2 hash (`monitor web hash-password`)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    password_hash: SecretStr
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith("$argon2"):
+            raise ValueError("not an argon2 hash: make one with `monitor web hash-password`")
+        return value
+
+
+class WebSettings(StrictModel):
+    """The analysts' desk and its JSON API, served with /healthz, /readyz and /metrics (http.*)."""
+
+    enabled: bool = True
+    # Where analysts reach the desk (https://monitor.example.org); alerts then link to their page.
+    base_url: str | None = None
+    users: list[DeskUser] = Field(default_factory=list)
+    # Single sign-on: a reverse proxy that authenticates analysts names them in this header; it
+    # is believed only on connections from trusted_proxies (addresses or networks).
+    trusted_proxy_header: str | None = None
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Signs session cookies. Unset, a random key per process: sessions end at a restart and are not
+    # shared between replicas, so set it (from a secret) when running more than one.
+    session_secret: SecretStr | None = None
+    session_max_age: Duration = 12 * 3600.0
+    # Secure cookies: "auto" sets them when base_url is https or the request came over TLS.
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    # Failed logins allowed per client address and per user name within login_window.
+    login_attempts: int = Field(default=5, ge=1, le=1000)
+    login_window: Duration = 300.0
+    # When set, /metrics asks for `Authorization: Bearer <metrics_token>`.
+    metrics_token: SecretStr | None = None
+    page_size: int = Field(default=50, ge=1, le=500)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^\s/]+", value, re.IGNORECASE):
+            raise ValueError(f"{redact_url(value)!r} is not an http(s) URL")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address or network") from None
+        return values
+
+    @model_validator(mode="after")
+    def _proxy_pair(self) -> WebSettings:
+        if self.trusted_proxy_header and not self.trusted_proxies:
+            raise ValueError("trusted_proxy_header needs trusted_proxies: the addresses of the proxy that sets it")
+        names = [user.name for user in self.users]
+        if len(names) != len(set(names)):
+            raise ValueError("web.users: a user name appears twice")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         extra="forbid",
@@ -430,6 +499,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -561,7 +631,20 @@ def _beside(path: Path, config_path: Path | None) -> Path:
 
 
 # Keys whose rejected value is never quoted back: it is, or may carry, a credential.
-_UNQUOTED_KEYS = frozenset({"database_url", "password", "webhook_url", "bot_token", "url", "secret", "username"})
+_UNQUOTED_KEYS = frozenset(
+    {
+        "database_url",
+        "password",
+        "webhook_url",
+        "bot_token",
+        "url",
+        "secret",
+        "username",
+        "password_hash",
+        "session_secret",
+        "metrics_token",
+    }
+)
 
 
 def _describe(error: dict[str, Any], prefix: str = "") -> str:

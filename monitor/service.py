@@ -14,6 +14,7 @@ from typing import TextIO
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from monitor import outbox
@@ -24,6 +25,10 @@ from monitor.analysis.detector import Detector, seed_knowledge
 from monitor.analysis.embedder import Embedder
 from monitor.analysis.seeds import SeedCorpus, SeedDocument, load_seed_documents
 from monitor.config import Settings
+from monitor.desk.app import create_app
+from monitor.desk.context import DeskContext
+from monitor.desk.ops import SchedulerLike, ops_router, outbox_refresher, service_checks
+from monitor.desk.server import RunningServer, start_server
 from monitor.ingest.fetch import FetchLimits, make_http_client
 from monitor.ingest.parse_pool import Parser
 from monitor.ingest.refresh import RefreshResult, refresh_feeds
@@ -33,7 +38,6 @@ from monitor.store.db import SessionFactory, make_engine, make_session_factory, 
 from monitor.store.feeds import sync_feeds
 from monitor.store.knowledge import ensure_seed_knowledge
 from monitor.store.models import AlertStatus, utcnow
-from monitor.web import outbox_refresher, serve_http, service_checks
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +202,30 @@ async def _guarded(name: str, job: Callable[[Service], Awaitable[object]], servi
         service.running.discard(task)  # type: ignore[arg-type]
 
 
+def web_app(service: Service, scheduler: SchedulerLike | None) -> FastAPI:
+    """The desk and the operations routes, on this service's database, metrics and scheduler."""
+    settings = service.settings
+    checks = service_checks(
+        service.engine,
+        model_loaded=lambda: service.analysis.embedder.dimension > 0,
+        scheduler=scheduler,
+        min_free_bytes=settings.http.min_free_bytes,
+    )
+    token = settings.web.metrics_token
+    ops = ops_router(
+        service.metrics,
+        checks,
+        on_scrape=outbox_refresher(service.metrics, service.sessions),
+        metrics_token=token.get_secret_value() if token else None,
+    )
+    return create_app(DeskContext(settings.web, service.sessions), ops=ops)
+
+
+async def serve_web(service: Service, scheduler: SchedulerLike | None) -> RunningServer:
+    http = service.settings.http
+    return await start_server(web_app(service, scheduler), http.host, http.port, max_connections=http.max_connections)
+
+
 async def run_forever(service: Service) -> None:
     """Run the three jobs on their ticks until SIGTERM or SIGINT, then stop cleanly."""
     loop = asyncio.get_running_loop()
@@ -222,21 +250,7 @@ async def run_forever(service: Service) -> None:
             next_run_time=utcnow(),
         )
     scheduler.start()
-    server = None
-    if settings.http.enabled:
-        server = await serve_http(
-            settings.http.host,
-            settings.http.port,
-            service.metrics,
-            service_checks(
-                service.engine,
-                model_loaded=lambda: service.analysis.embedder.dimension > 0,
-                scheduler=scheduler,
-                min_free_bytes=settings.http.min_free_bytes,
-            ),
-            on_scrape=outbox_refresher(service.metrics, service.sessions),
-            max_connections=settings.http.max_connections,
-        )
+    server = await serve_web(service, scheduler) if settings.http.enabled else None
     log.info("service started", extra={"feeds": len(settings.feeds), "channels": sorted(service.channels)})
     try:
         await service.stop.wait()
@@ -255,8 +269,7 @@ async def run_forever(service: Service) -> None:
             extra={"duration_ms": round((asyncio.get_running_loop().time() - started) * 1000, 1)},
         )
         if server is not None:
-            server.close()
-            await server.wait_closed()
+            await server.stop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         log.info("service stopped")

@@ -60,6 +60,27 @@ class AlertStatus(StrEnum):
     FILTERED = "filtered"
 
 
+class Review(StrEnum):
+    """An analyst's word on a finding or an article (monitor/store/feedback.py records it)."""
+
+    CONFIRMED = "confirmed"
+    # The finding repeats a known fact: it is linked to it and its own fact merged into it.
+    NOT_NEW = "not_new"
+    # The finding is wrong: the fact it taught is retired and suppresses nothing more.
+    WRONG = "wrong"
+    # The article should have alerted: the analyst named what was new.
+    MISSED = "missed"
+    # The article is off the topic: what it taught is retired.
+    NOT_RELEVANT = "not_relevant"
+
+
+class FactSource(StrEnum):
+    SEED = "seed"
+    ARTICLE = "article"
+    # Named by an analyst on the desk ("missed"); source_ref is "analyst:NAME".
+    ANALYST = "analyst"
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
 
@@ -95,6 +116,9 @@ class Feed(Base):
     # When the current run of failures began, and whether the operator was told about it.
     failing_since: Mapped[datetime | None]
     failing_alerted: Mapped[bool] = mapped_column(default=False)
+    # Paused on the desk: kept, not polled, whatever the config says, until resumed there.
+    paused_at: Mapped[datetime | None]
+    paused_by: Mapped[str | None] = mapped_column(String(100))
 
     articles: Mapped[list[Article]] = relationship(back_populates="feed")
 
@@ -136,6 +160,10 @@ class Article(Base):
     # sha256 of the canonical URL and of a globally meaningful guid (a URI); None when unusable.
     url_hash: Mapped[str | None] = mapped_column(String(64))
     guid_hash: Mapped[str | None] = mapped_column(String(64))
+    # An analyst's word on the whole article (Review.MISSED or Review.NOT_RELEVANT), and whose.
+    review: Mapped[str | None] = mapped_column(String(20))
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[datetime | None]
 
     feed: Mapped[Feed] = relationship(back_populates="articles")
     findings: Mapped[list[Finding]] = relationship(back_populates="article")
@@ -170,6 +198,27 @@ class KnownFact(Base):
     source_ref: Mapped[str] = mapped_column(String(2000))  # seed file name or article URL
     article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Retired facts stay for the record and for undo, and are not loaded into the knowledge base.
+    retired_at: Mapped[datetime | None]
+    retired_by: Mapped[str | None] = mapped_column(String(100))
+    # Set when the fact was merged into another that names the same thing.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("known_facts.id"))
+
+
+class FactMatch(Base):
+    """A mention an article made of something already known: the fact that absorbed it (and so
+    suppressed its alert), kept so that the desk can say how much each fact suppresses."""
+
+    __tablename__ = "fact_matches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
+    fact_id: Mapped[int] = mapped_column(ForeignKey("known_facts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(String(300))
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    similarity: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Finding(Base):
@@ -188,6 +237,13 @@ class Finding(Base):
     similarity: Mapped[float | None] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The state the finding is about: the accused country, the denier, or whose target it is.
+    country: Mapped[str | None] = mapped_column(String(100))
+    review: Mapped[str | None] = mapped_column(String(20))
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[datetime | None]
+    # For Review.NOT_NEW: the known fact the finding repeats.
+    review_fact_id: Mapped[int | None] = mapped_column(ForeignKey("known_facts.id"))
 
     article: Mapped[Article] = relationship(back_populates="findings")
 
@@ -214,3 +270,39 @@ class Alert(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+
+
+class Feedback(Base):
+    """The audit trail of the desk: who did what, when, to which finding, article or fact, with
+    what it changed (so that it can be undone). Rows are never deleted; an undo is a row too."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    # confirm, not_new, wrong, missed, not_relevant, retire, merge, pause, resume, undo
+    action: Mapped[str] = mapped_column(String(20))
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"), index=True)
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"), index=True)
+    fact_id: Mapped[int | None] = mapped_column(ForeignKey("known_facts.id"), index=True)
+    # What the action changed, as it was before and after: what undo restores.
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[datetime | None]
+    undone_by: Mapped[str | None] = mapped_column(String(100))
+    # For an undo: the action it undid.
+    undoes_id: Mapped[int | None] = mapped_column(ForeignKey("feedback.id"))
+
+
+class ApiToken(Base):
+    """A token for scripts (`monitor web token create NAME`): only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
