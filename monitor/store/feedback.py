@@ -9,7 +9,7 @@ earlier one would silently overwrite the later one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -23,6 +23,8 @@ VALUE_MAX = 300
 NAME_MAX = 100
 ACTIONS = ("confirm", "not_new", "wrong", "missed", "not_relevant", "retire", "merge")
 FactKindName = Literal["country", "target", "denial"]
+# One of the actions below with its arguments bound: (session, actor, now) -> the audit row's id.
+Action = Callable[[Session, str, datetime], int]
 
 _TRACKED: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "findings": (Finding, ("review", "reviewed_by", "reviewed_at", "review_fact_id")),
@@ -385,12 +387,13 @@ def undo(session: Session, feedback_id: int, actor: str, now: datetime, note: st
 
 
 def last_action(session: Session, *, finding_id: int | None = None, article_id: int | None = None) -> int | None:
-    """The newest action on a finding (or an article) that is not undone: what its Undo button undoes."""
-    query = select(Feedback.id).where(Feedback.undone_at.is_(None), Feedback.action.in_(ACTIONS))
+    """The newest review of a finding (or of an article: missed, not relevant) that is not undone:
+    what its Undo button undoes."""
+    query = select(Feedback.id).where(Feedback.undone_at.is_(None))
     if finding_id is not None:
-        query = query.where(Feedback.finding_id == finding_id)
-    if article_id is not None:
-        query = query.where(Feedback.article_id == article_id, Feedback.finding_id.is_(None))
+        query = query.where(Feedback.finding_id == finding_id, Feedback.action.in_(("confirm", "not_new", "wrong")))
+    else:
+        query = query.where(Feedback.article_id == article_id, Feedback.action.in_(("missed", "not_relevant")))
     return session.scalar(query.order_by(Feedback.id.desc()).limit(1))
 
 
@@ -414,3 +417,7 @@ def audit_trail(
     if before_id is not None:
         query = query.where(Feedback.id < before_id)
     return list(session.scalars(query.order_by(Feedback.id.desc()).limit(limit)))
+
+
+def feedback_row(session: Session, feedback_id: int) -> Feedback | None:
+    return session.get(Feedback, feedback_id)
