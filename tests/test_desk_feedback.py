@@ -266,3 +266,17 @@ def test_the_action_partials_carry_the_csrf_token_and_the_finding() -> None:
         article=SimpleNamespace(id=5, review=None), csrf_token="tok"
     )
     assert 'action="/articles/5/missed"' in article and 'action="/articles/5/not-relevant"' in article
+
+
+def test_a_finding_names_the_state_it_concerns() -> None:
+    from monitor.analysis.facts import TargetIdentity
+    from monitor.analysis.mentions import Allegation
+    from monitor.process.findings import finding_country
+
+    allegation = Allegation("Russia", "Moldova", "2024", "?", "meddling in the vote").key()
+    assert finding_country("country", "Iran", "") == "Iran"
+    assert finding_country("denial", "China", allegation) == "China"  # a state denies: the state
+    assert finding_country("denial", "a Kremlin spokesman", allegation) == "Russia"  # else the accused
+    assert finding_country("denial", "the party", "") is None
+    assert finding_country("target", "Moldova's election", TargetIdentity("Moldova", "election").key()) == "Moldova"
+    assert finding_country("target", "campaigns", "") is None

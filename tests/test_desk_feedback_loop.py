@@ -97,3 +97,4 @@ def test_a_fact_marked_wrong_on_the_desk_stops_suppressing_alerts(sessions: Sess
     arrive(sessions, feed_id, "again", REPEAT[0], REPEAT[1] + " The office said its systems were restored.")
     again = process(sessions)
     assert {f.kind for f in again} == {"target"}, [(f.kind, f.value, f.reason) for f in again]
+    assert {f.country for f in first if f.kind == "country"} == {"Venezuela"}
