@@ -280,3 +280,27 @@ def test_a_finding_names_the_state_it_concerns() -> None:
     assert finding_country("denial", "the party", "") is None
     assert finding_country("target", "Moldova's election", TargetIdentity("Moldova", "election").key()) == "Moldova"
     assert finding_country("target", "campaigns", "") is None
+
+
+def test_hostile_input_is_refused_or_kept_harmless(sessions: SessionFactory, rows: Rows) -> None:
+    """What a client may send that the database cannot keep (a NUL, a lone surrogate, a number no
+    integer column holds) never reaches it as such: no 500."""
+    headers = api_token(sessions)
+    with desk_client(sessions) as client:
+        token = log_in(client)
+        json_headers = {**headers, "Content-Type": "application/json"}
+        url = f"/api/facts/{rows.seed_country}/retire"
+        surrogate = client.post(url, content=b'{"note": "a \\ud800"}', headers=json_headers)
+        assert surrogate.status_code == 422  # refused by the JSON reader, never stored
+        note = client.post(url, content=b'{"note": "a\\u0000b"}', headers=json_headers)
+        assert note.status_code == 200 and note.json()["note"] == "ab"
+        form = client.post(f"/findings/{rows.finding}/not-new", data={"csrf_token": token, "fact_id": "²"})
+        assert form.status_code == 303  # an unreadable fact id is no fact id: the closest one is used
+        assert finding(sessions, rows.finding).review_fact_id == rows.seed_target
+        assert (
+            client.get("/api/facts", params={"q": "x\x00", "after": "9" * 20 + ".1"}, headers=headers).status_code
+            == 200
+        )
+        assert client.get("/api/facts", params={"after": "1." + "9" * 12}, headers=headers).status_code == 200
+        huge = client.post(f"/api/facts/{2**40}/retire", headers=headers)
+        assert huge.status_code == 422

@@ -8,6 +8,7 @@ state does not allow (already reviewed, already undone, a later action in the wa
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -163,7 +164,7 @@ def pages() -> APIRouter:
         if verb == "undo":
             action = _undo_last(finding_id, None, note)
         else:
-            chosen = int(fact_id) if fact_id.strip().isdigit() and len(fact_id.strip()) < 10 else None
+            chosen = int(fact_id.strip()) if re.fullmatch(r"[0-9]{1,9}", fact_id.strip()) else None
             review = FindingReview(action=verb.replace("-", "_"), fact_id=chosen, note=note)  # type: ignore[arg-type]
             action = _finding_action(finding_id, review)
         return form_post(request, desk, analyst, back, "/alerts", action)

@@ -10,6 +10,7 @@ from typing import Literal
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from monitor.store.feedback import clean_text
 from monitor.store.models import Article, FactMatch, KnownFact
 
 FactKindName = Literal["country", "target", "denial"]
@@ -62,7 +63,7 @@ class MatchView:
 def _like(words: str) -> list[ColumnElement[bool]]:
     """Each word must occur (any case) in the value, the about or the evidence."""
     found: list[ColumnElement[bool]] = []
-    for word in words.lower().split()[:8]:
+    for word in clean_text(words).lower().split()[:8]:
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         found.append(
             or_(
@@ -128,7 +129,10 @@ def parse_cursor(cursor: str | None) -> tuple[int, int] | None:
     if not cursor:
         return None
     rank, _, fact_id = cursor.partition(".")
-    if not (rank.isdigit() and fact_id.isdigit()) or len(cursor) > 24:
+    # Digits only, and no more than the database's integers hold.
+    if not (rank.isascii() and rank.isdigit() and fact_id.isascii() and fact_id.isdigit()):
+        return None
+    if len(rank) > 2 or len(fact_id) > 10 or int(fact_id) > 2**31 - 1:
         return None
     return int(rank), int(fact_id)
 

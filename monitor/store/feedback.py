@@ -50,6 +50,12 @@ class Invalid(FeedbackError):
     """The analyst's input cannot make a fact: an empty value, an unknown kind (HTTP 422)."""
 
 
+def clean_text(text: str) -> str:
+    """TEXT as the database can keep it: no NUL (PostgreSQL refuses one in text) and no lone
+    surrogate (not encodable as UTF-8), whatever a client sent."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+
+
 def _stored(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -106,7 +112,7 @@ def _audit(
         article_id=article_id,
         fact_id=fact_id,
         detail=changes.detail(**extra),
-        note=note,
+        note=clean_text(note),
         created_at=now,
         undoes_id=undoes_id,
     )
@@ -239,6 +245,7 @@ def missed(
 ) -> int:
     """The article should have alerted on VALUE: it becomes a fact with the analyst as its source
     (a retired fact of that key comes back instead), and the article is marked missed."""
+    value, about, evidence = (clean_text(text) for text in (value, about, evidence))
     value, about = " ".join(value.split()), " ".join(about.split())
     if kind not in ("country", "target", "denial"):
         raise Invalid(f"kind must be country, target or denial, not {kind[:20]!r}")
