@@ -304,3 +304,16 @@ def test_hostile_input_is_refused_or_kept_harmless(sessions: SessionFactory, row
         assert client.get("/api/facts", params={"after": "1." + "9" * 12}, headers=headers).status_code == 200
         huge = client.post(f"/api/facts/{2**40}/retire", headers=headers)
         assert huge.status_code == 422
+
+
+def test_a_story_remembers_only_the_facts_still_in_use(sessions: SessionFactory, rows: Rows) -> None:
+    import numpy as np
+
+    with sessions.begin() as session:
+        article = session.get(Article, rows.article)
+        assert article is not None
+        article.embedding, article.fetched_at = np.ones(4, dtype=np.float32).tobytes(), NOW
+    act(sessions, lambda s, who, now: feedback.wrong(s, rows.finding, who, now))
+    with sessions() as session:
+        stories = load_knowledge(session, story_days=1, now=NOW).stories
+    assert [(story.ref, [f.value for f in story.facts]) for story in stories] == [(str(rows.article), ["Venezuela"])]
