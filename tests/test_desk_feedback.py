@@ -317,3 +317,17 @@ def test_a_story_remembers_only_the_facts_still_in_use(sessions: SessionFactory,
     with sessions() as session:
         stories = load_knowledge(session, story_days=1, now=NOW).stories
     assert [(story.ref, [f.value for f in story.facts]) for story in stories] == [(str(rows.article), ["Venezuela"])]
+
+
+def test_an_analysts_fact_another_review_points_at_is_not_undone_from_under_it(
+    sessions: SessionFactory, rows: Rows
+) -> None:
+    named = act(sessions, lambda s, who, now: feedback.missed(s, rows.later, who, now, kind="target", value="offices"))
+    with sessions() as session:
+        offices = session.scalars(select(KnownFact.id).where(KnownFact.value == "offices")).one()
+    linked = act(sessions, lambda s, who, now: feedback.not_new(s, rows.finding, who, now, offices))
+    with pytest.raises(Conflict, match=f"feedback {linked}"):
+        act(sessions, lambda s, who, now: feedback.undo(s, named, who, now))
+    act(sessions, lambda s, who, now: feedback.undo(s, linked, who, now))
+    act(sessions, lambda s, who, now: feedback.undo(s, named, who, now))
+    assert fact(sessions, offices).retired_at is not None

@@ -343,10 +343,13 @@ def merge(session: Session, fact_id: int, into_id: int, actor: str, now: datetim
 
 
 def _touched(row: Feedback) -> set[tuple[str, int]]:
+    """The rows an action changed, and the facts it pointed at (the fact a finding repeats, the one
+    a merge kept): undoing an earlier action must leave none of them inconsistent."""
     detail = row.detail or {}
     touched = {(change["table"], int(change["id"])) for change in detail.get("changes", [])}
-    if detail.get("created_fact") is not None:
-        touched.add(("known_facts", int(detail["created_fact"])))
+    for fact_id in (detail.get("created_fact"), detail.get("into"), row.fact_id):
+        if fact_id is not None:
+            touched.add(("known_facts", int(fact_id)))
     return touched
 
 
