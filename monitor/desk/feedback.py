@@ -188,17 +188,21 @@ def pages() -> APIRouter:
         elif verb == "not-relevant":
             action = _article_action(article_id, ArticleReview(action="not_relevant", note=note))
         else:
-            action = lambda s, who, now: store.missed(  # noqa: E731
-                s, article_id, who, now, kind=kind, value=value, about=about, evidence=evidence, note=note
-            )
+
+            def action(s: Session, who: str, now: datetime) -> int:
+                return store.missed(
+                    s, article_id, who, now, kind=kind, value=value, about=about, evidence=evidence, note=note
+                )
+
         return form_post(request, desk, analyst, back, "/articles", action)
 
     @router.post("/facts/{fact_id}/retire")
     def retire_form(
         request: Request, fact_id: Id, analyst: Who, desk: Desk, back: Back = "/knowledge", note: Note = ""
     ) -> Response:
-        action: Action = lambda s, who, now: store.retire(s, fact_id, who, now, note)  # noqa: E731
-        return form_post(request, desk, analyst, back, "/knowledge", action)
+        return form_post(
+            request, desk, analyst, back, "/knowledge", lambda s, who, now: store.retire(s, fact_id, who, now, note)
+        )
 
     @router.post("/facts/{fact_id}/merge")
     def merge_form(
@@ -210,15 +214,22 @@ def pages() -> APIRouter:
         back: Back = "/knowledge",
         note: Note = "",
     ) -> Response:
-        action: Action = lambda s, who, now: store.merge(s, fact_id, into, who, now, note)  # noqa: E731
-        return form_post(request, desk, analyst, back, "/knowledge", action)
+        return form_post(
+            request,
+            desk,
+            analyst,
+            back,
+            "/knowledge",
+            lambda s, who, now: store.merge(s, fact_id, into, who, now, note),
+        )
 
     @router.post("/feedback/{feedback_id}/undo")
     def undo_form(
         request: Request, feedback_id: Id, analyst: Who, desk: Desk, back: Back = "/feedback", note: Note = ""
     ) -> Response:
-        action: Action = lambda s, who, now: store.undo(s, feedback_id, who, now, note)  # noqa: E731
-        return form_post(request, desk, analyst, back, "/feedback", action)
+        return form_post(
+            request, desk, analyst, back, "/feedback", lambda s, who, now: store.undo(s, feedback_id, who, now, note)
+        )
 
     @router.get("/feedback")
     def feedback_page(
