@@ -15,7 +15,7 @@ from monitor import outbox
 from monitor.analysis.detector import Analysis
 from monitor.process.findings import alert_content, analysis_summary, finding_rows
 from monitor.process.followups import add_also_reported
-from monitor.store.knowledge import add_learned_facts
+from monitor.store.knowledge import MatchRow, add_fact_matches, add_learned_facts
 from monitor.store.models import Alert, Article, utcnow
 from monitor.store.verdicts import add_findings, record_verdict, verdict
 
@@ -33,6 +33,22 @@ def verdict_of(analysis: Analysis, now: datetime) -> dict[str, Any]:
         ref = analysis.same_story_as
         values["same_story_as_id"] = int(ref) if ref and ref.isdigit() else None
     return values
+
+
+def fact_matches(analysis: Analysis) -> list[MatchRow]:
+    """The mentions judged known, each with the stored fact that absorbed it. A mention matched to
+    a wording of this same article, or to nothing, has no stored fact to count against."""
+    return [
+        MatchRow(
+            fact_id=known.closest.id,
+            kind=known.kind,
+            value=known.value,
+            evidence=known.evidence,
+            similarity=None if known.similarity is None else float(known.similarity),
+        )
+        for known in analysis.known
+        if known.closest is not None and known.closest.id is not None
+    ]
 
 
 def commit_analysis(
@@ -54,6 +70,7 @@ def commit_analysis(
         set_committed_value(article, "same_story_as_id", values["same_story_as_id"])
     add_findings(session, article.id, finding_rows(analysis))
     add_learned_facts(session, analysis.new_facts, article.url or f"article:{article.id}", article.id, now)
+    add_fact_matches(session, article.id, fact_matches(analysis), now)
     if analysis.relevant and analysis.findings:
         return outbox.add_alerts(session, alert_content(article, feed_name, analysis), channels, article.id, now)
     if analysis.relevant and also_reported:

@@ -3,8 +3,13 @@ summary `monitor analyze` prints and the article row keeps, the rows a verdict s
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from monitor.analysis.detector import Analysis
+from monitor.analysis.facts import TargetIdentity
+from monitor.analysis.gazetteer import default_gazetteer
 from monitor.analysis.knowledge import Fact
+from monitor.analysis.mentions import Allegation
 from monitor.outbox import AlertContent, ClosestAllegation, FindingView
 from monitor.store.models import Article
 from monitor.store.verdicts import FindingRow
@@ -73,6 +78,26 @@ def analysis_summary(analysis: Analysis) -> dict[str, object]:
     }
 
 
+@lru_cache(maxsize=1)
+def _states() -> frozenset[str]:
+    return frozenset(default_gazetteer().countries())
+
+
+def finding_country(kind: str, value: str, about: str) -> str | None:
+    """The state a finding concerns, for the desk's country filter: the accused country itself; for
+    a denial the denier when it is a state, else the state whose conduct is denied; for a target
+    whose it is. None when the text does not say."""
+    if kind == "country":
+        return value or None
+    if kind == "denial":
+        if value in _states():
+            return value
+        accused = Allegation.parse(about).accused if about else ""
+        return accused if accused and accused != "?" else None
+    identity = TargetIdentity.parse(about) if about else None
+    return identity.whose or None if identity else None
+
+
 def finding_rows(analysis: Analysis) -> list[FindingRow]:
     """What the findings table keeps: the view's words, the known fact's id, the full similarity."""
     return [
@@ -81,6 +106,7 @@ def finding_rows(analysis: Analysis) -> list[FindingRow]:
             closest_fact_id=finding.closest.id if finding.closest else None,
             closest_value=view.closest_known,
             similarity=None if finding.similarity is None else float(finding.similarity),
+            country=finding_country(finding.kind, finding.value, finding.about),
         )
         for finding, view in zip(analysis.findings, finding_views(analysis), strict=True)
     ]

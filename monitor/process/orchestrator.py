@@ -25,7 +25,7 @@ from monitor.metrics import Metrics
 from monitor.process.commit import commit_analysis, verdict_of
 from monitor.process.embed_ahead import EmbedAhead
 from monitor.store.db import SessionFactory, batch_session
-from monitor.store.knowledge import knowledge_version, load_knowledge
+from monitor.store.knowledge import KnowledgeVersion, knowledge_version, load_knowledge
 from monitor.store.models import Alert, Article, utcnow
 from monitor.store.verdicts import (
     claim_new_articles,
@@ -120,7 +120,9 @@ class _Batch:
         self.story_days = story_days
         self.metrics = metrics
         self.report = ProcessReport()
-        self.kb, self.kb_version = KnowledgeBase(), -1
+        # None: to be loaded (first use, or this processor's last commit taught it something).
+        self.kb: KnowledgeBase = KnowledgeBase()
+        self.kb_version: KnowledgeVersion | None = None
 
     def analyse(self, session: Session, ids: Sequence[int], should_stop: Callable[[], bool]) -> list[_OffTopic]:
         """Relevant articles are committed one by one in SESSION; the off-topic ones are returned,
@@ -138,7 +140,7 @@ class _Batch:
             ahead.before(position)
             started = time.perf_counter()
             article, feed_name = articles[article_id]
-            if self.kb_version < 0:  # first use, or this processor's last commit taught it something
+            if self.kb_version is None:
                 self._reload(session)
             try:
                 analysis, alerts = self._analyse_one(session, article, feed_name)
@@ -166,7 +168,8 @@ class _Batch:
         if not analysis.relevant:
             return analysis, []
         # Only a relevant article is judged against the knowledge base, so only now does it matter
-        # whether another processor has learned something since it was loaded.
+        # whether another processor has learned something, or an analyst retired, merged or named a
+        # fact on the desk, since it was loaded.
         if knowledge_version(session) != self.kb_version:
             self._reload(session)
             analysis = self.detector.analyze(article_input(article), self.kb)
@@ -185,7 +188,7 @@ class _Batch:
 
     def _learned(self, article: Article, analysis: Analysis) -> None:
         if analysis.new_facts:
-            self.kb_version = -1
+            self.kb_version = None
         else:
             # No new fact moves the version, yet the story must be remembered for the next one.
             analysis.teach(

@@ -1,12 +1,15 @@
 """The knowledge repository: known facts and recent stories in, a KnowledgeBase out.
 
-The seed part is derived from seeds/ once and replaced as a whole; facts learned from articles are
-added with the article that taught them and are never replaced by a rebuild.
+The seed part is derived from seeds/ once and refreshed by a rebuild; facts learned from articles
+are added with the article that taught them and are never replaced by a rebuild. A fact an analyst
+retires (monitor/store/feedback.py) stays in the table, for the record and for undo, but is no
+longer loaded: it suppresses nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -16,7 +19,7 @@ from sqlalchemy.orm import Session
 from monitor.analysis.facts import TargetIdentity
 from monitor.analysis.knowledge import Fact, KnowledgeBase, Story
 from monitor.store.db import SessionFactory
-from monitor.store.models import Article, Finding, KnownFact, utcnow
+from monitor.store.models import Article, FactMatch, FactSource, Feedback, Finding, KnownFact, utcnow
 
 # Longest value, and longest "about", a fact row holds.
 VALUE_MAX = 300
@@ -36,8 +39,9 @@ def _fact_from_row(row: KnownFact) -> Fact:
 
 
 def load_knowledge(session: Session, *, story_days: float, now: datetime | None = None) -> KnowledgeBase:
-    """The knowledge base as stored: every known fact, and the recent relevant articles as stories."""
-    rows = list(session.scalars(select(KnownFact).order_by(KnownFact.id)))
+    """The knowledge base as stored: every fact not retired, and the recent relevant articles as
+    stories (each with the facts it taught that are not retired either)."""
+    rows = list(session.scalars(select(KnownFact).where(KnownFact.retired_at.is_(None)).order_by(KnownFact.id)))
     facts = [_fact_from_row(row) for row in rows]
     by_article: dict[int, list[Fact]] = {}
     for row, fact in zip(rows, facts, strict=True):
@@ -62,13 +66,25 @@ def load_knowledge(session: Session, *, story_days: float, now: datetime | None 
     return KnowledgeBase(facts, stories)
 
 
-def knowledge_version(session: Session) -> int:
-    """The newest known fact's id: it moves whenever any processor learns something."""
-    return session.scalar(select(func.coalesce(func.max(KnownFact.id), 0))) or 0
+# The newest known fact's id and the newest feedback row's id.
+KnowledgeVersion = tuple[int, int]
+
+
+def knowledge_version(session: Session) -> KnowledgeVersion:
+    """What moves whenever the usable knowledge changes: a processor learns a fact (a new row), or an
+    analyst retires, merges, names a fact or undoes one of these (each writes a feedback row, in the
+    same transaction as its change; a retire changes no fact id, so the fact id alone would miss it)."""
+    facts = session.scalar(select(func.coalesce(func.max(KnownFact.id), 0))) or 0
+    feedback = session.scalar(select(func.coalesce(func.max(Feedback.id), 0))) or 0
+    return int(facts), int(feedback)
 
 
 def add_learned_facts(session: Session, facts: Sequence[Fact], source_ref: str, article_id: int, now: datetime) -> None:
-    """FACTS that ARTICLE_ID taught, those not known yet (the caller commits, with the article)."""
+    """FACTS that ARTICLE_ID taught, those not known yet (the caller commits, with the article).
+
+    A key already in the table is skipped even when that fact is retired: an analyst retired it
+    because it was wrong, and the processor must not learn it again from the next article that
+    repeats the same mistake (undo, or "missed", is how a retired fact comes back)."""
 
     def key(fact: Fact) -> tuple[str, str, str]:
         return fact.kind, fact.value[:VALUE_MAX], fact.about[:VALUE_MAX]
@@ -88,7 +104,7 @@ def add_learned_facts(session: Session, facts: Sequence[Fact], source_ref: str, 
                 value=value,
                 about=about,
                 evidence=fact.evidence,
-                source_kind="article",
+                source_kind=FactSource.ARTICLE,
                 source_ref=source_ref,
                 article_id=article_id,
                 first_seen_at=now,
@@ -96,27 +112,95 @@ def add_learned_facts(session: Session, facts: Sequence[Fact], source_ref: str, 
         )
 
 
+@dataclass(frozen=True)
+class MatchRow:
+    """A mention an article made that a known fact absorbed (its alert suppressed by that fact)."""
+
+    fact_id: int
+    kind: str
+    value: str
+    evidence: str
+    similarity: float | None
+
+
+def add_fact_matches(session: Session, article_id: int, matches: Sequence[MatchRow], now: datetime) -> None:
+    """MATCHES of ARTICLE_ID's mentions, with its verdict (the caller commits): the desk counts them
+    to say how much each fact suppresses."""
+    for match in matches:
+        session.add(
+            FactMatch(
+                article_id=article_id,
+                fact_id=match.fact_id,
+                kind=match.kind,
+                value=match.value[:VALUE_MAX],
+                evidence=match.evidence,
+                similarity=match.similarity,
+                created_at=now,
+            )
+        )
+
+
 def has_seed_knowledge(session: Session) -> bool:
-    return bool(session.scalar(select(func.count()).select_from(KnownFact).where(KnownFact.source_kind == "seed")))
+    return bool(
+        session.scalar(select(func.count()).select_from(KnownFact).where(KnownFact.source_kind == FactSource.SEED))
+    )
 
 
 def seed_knowledge_is_current(session: Session) -> bool:
     """Whether the stored seed targets carry an identity (whose, what kind, names): seed knowledge
-    derived by an earlier version of the reader is derived again, since novelty compares identities."""
-    abouts = session.scalars(select(KnownFact.about).where(KnownFact.source_kind == "seed", KnownFact.kind == "target"))
+    derived by an earlier version of the reader is derived again, since novelty compares identities.
+    Retired ones are not asked: they are kept only for the record."""
+    abouts = session.scalars(
+        select(KnownFact.about).where(
+            KnownFact.source_kind == FactSource.SEED, KnownFact.kind == "target", KnownFact.retired_at.is_(None)
+        )
+    )
     return all(TargetIdentity.parse(about or "") is not None for about in abouts)
 
 
+def _referenced_by_analysts(session: Session, ids: Sequence[int]) -> set[int]:
+    """Those of IDS that the audit trail, a review or a merge points at: they cannot be deleted."""
+    found: set[int] = set()
+    for column in (Feedback.fact_id, Finding.review_fact_id, KnownFact.merged_into_id):
+        found.update(session.scalars(select(column).where(column.in_(ids)).distinct()))
+    return found
+
+
 def store_seed_knowledge(session: Session, facts: Sequence[Fact]) -> int:
-    """Retire the seed-derived facts and store FACTS in their place; facts learned from articles stay."""
-    seed_ids = select(KnownFact.id).where(KnownFact.source_kind == "seed")
-    session.execute(update(Finding).where(Finding.closest_fact_id.in_(seed_ids)).values(closest_fact_id=None))
-    session.execute(delete(KnownFact).where(KnownFact.source_kind == "seed"))
-    session.flush()
-    known = {(row.kind, row.value, row.about) for row in session.scalars(select(KnownFact))}
-    added = 0
+    """The seed-derived facts replaced by FACTS; facts learned from articles stay. A seed fact derived
+    again keeps its row (its id, what it absorbed and what analysts said of it, a retire included);
+    one no longer derived is deleted with its matches, or retired when an analyst's action points at
+    it (the audit trail keeps every row it names). Returns how many facts FACTS stored or refreshed."""
+    seeds = {
+        (r.kind, r.value, r.about): r
+        for r in session.scalars(select(KnownFact).where(KnownFact.source_kind == FactSource.SEED))
+    }
+    wanted = {(f.kind, f.value, f.about) for f in facts}
+    gone = [row.id for key, row in seeds.items() if key not in wanted]
+    if gone:
+        kept = _referenced_by_analysts(session, gone)
+        dropped = [i for i in gone if i not in kept]
+        now = utcnow()
+        session.execute(
+            update(KnownFact)
+            .where(KnownFact.id.in_(kept), KnownFact.retired_at.is_(None))
+            .values(retired_at=now, retired_by="seeds")
+        )
+        session.execute(update(Finding).where(Finding.closest_fact_id.in_(dropped)).values(closest_fact_id=None))
+        session.execute(delete(FactMatch).where(FactMatch.fact_id.in_(dropped)))
+        session.execute(delete(KnownFact).where(KnownFact.id.in_(dropped)))
+        session.flush()
+    known = {
+        (row.kind, row.value, row.about)
+        for row in session.scalars(select(KnownFact).where(KnownFact.source_kind != FactSource.SEED))
+    }
+    stored = 0
     for fact in facts:
         key = (fact.kind, fact.value, fact.about)
+        if key in seeds:
+            seeds[key].evidence, seeds[key].source_ref = fact.evidence, fact.source_ref
+            stored += 1
+            continue
         if key in known:
             continue
         known.add(key)
@@ -126,13 +210,13 @@ def store_seed_knowledge(session: Session, facts: Sequence[Fact]) -> int:
                 value=fact.value,
                 about=fact.about,
                 evidence=fact.evidence,
-                source_kind="seed",
+                source_kind=FactSource.SEED,
                 source_ref=fact.source_ref,
                 first_seen_at=fact.first_seen or utcnow(),
             )
         )
-        added += 1
-    return added
+        stored += 1
+    return stored
 
 
 def ensure_seed_knowledge(
@@ -146,8 +230,14 @@ def ensure_seed_knowledge(
 
 
 def known_facts(session: Session) -> list[KnownFact]:
-    """Every known fact, by kind and value (what `monitor kb` shows)."""
-    return list(session.scalars(select(KnownFact).order_by(KnownFact.kind, KnownFact.value, KnownFact.id)))
+    """Every known fact not retired, by kind and value (what `monitor kb` shows)."""
+    return list(
+        session.scalars(
+            select(KnownFact)
+            .where(KnownFact.retired_at.is_(None))
+            .order_by(KnownFact.kind, KnownFact.value, KnownFact.id)
+        )
+    )
 
 
 def knows_nothing(session: Session) -> bool:

@@ -90,6 +90,8 @@ class FindingRow:
     closest_value: str | None
     similarity: float | None
     reason: str
+    # The state the finding is about (see finding_country in monitor/process/findings.py).
+    country: str | None = None
 
 
 def add_findings(session: Session, article_id: int, findings: Iterable[FindingRow]) -> None:
@@ -106,6 +108,7 @@ def add_findings(session: Session, article_id: int, findings: Iterable[FindingRo
                 closest_value=finding.closest_value[:300] if finding.closest_value else None,
                 similarity=finding.similarity,
                 reason=finding.reason,
+                country=finding.country[:100] if finding.country else None,
             )
         )
 
