@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from markupsafe import escape
-from sqlalchemy import select, update
+from sqlalchemy import update
 from support.desk_rows import HOSTILE_TITLES, Desk, Found, desk_app, logged_in, walk
 
 from monitor.store.db import SessionFactory
-from monitor.store.models import Feed, Finding
+from monitor.store.models import Finding
 
 
 def day(n: int, hour: int = 12) -> datetime:
@@ -116,7 +116,8 @@ async def test_filters(
 
 
 async def test_the_cursor_walks_every_alert_exactly_once(sessions: SessionFactory, newsroom: Newsroom) -> None:
-    desk = Desk(sessions, feeds={"Wire": newsroom_feed(sessions)})
+    desk = Desk(sessions)
+    desk.known_feed("Wire")
     extra = []
     for n in range(7):
         article = desk.article("Wire", f"Story {n}", fetched=day(10 + n))
@@ -136,13 +137,6 @@ async def test_the_cursor_walks_every_alert_exactly_once(sessions: SessionFactor
         # The page links to the next one with its filters kept.
         page = await client.get("/alerts", params={"kind": "target", "limit": "2"})
         assert f'href="/alerts?limit=2&amp;kind=target&amp;before={extra[-2]}"' in page.text
-
-
-def newsroom_feed(sessions: SessionFactory) -> int:
-    with sessions() as session:
-        feed_id = session.scalar(select(Feed.id).where(Feed.name == "Wire"))
-        assert feed_id is not None
-        return feed_id
 
 
 async def test_an_alert_shows_its_findings_story_and_delivery(sessions: SessionFactory, newsroom: Newsroom) -> None:

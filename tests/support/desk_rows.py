@@ -76,6 +76,14 @@ class Desk:
             self.feeds[name] = feed.id
             return feed.id
 
+    def known_feed(self, name: str) -> int:
+        """A feed another Desk made, for this one's articles."""
+        with self.sessions() as session:
+            feed_id = session.scalar(select(Feed.id).where(Feed.name == name))
+        assert feed_id is not None
+        self.feeds[name] = feed_id
+        return feed_id
+
     def article(self, feed: str, title: str, *, text: str = "", fetched: datetime, url: str | None = None) -> int:
         """An article as polling stores it; its id."""
         serial = next(_SERIAL)
@@ -88,6 +96,12 @@ class Desk:
             article_id = session.scalar(select(Article.id).where(Article.entry_key == key))
             assert article_id is not None
             return article_id
+
+    def link(self, feed: str, url: str, fetched: datetime) -> None:
+        """The article at URL, brought again by another feed: linked to it, not stored twice."""
+        entry = Entry(key=f"entry-{next(_SERIAL)}", url=url, title="the same")
+        with self.sessions.begin() as session:
+            assert store_entries(session, self.feeds[feed], [entry], fetched, 100_000).linked == 1
 
     def judge(
         self,
