@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from monitor.analysis.detector import Analysis
 from monitor.analysis.knowledge import Fact
-from monitor.outbox import AlertContent, ClosestAllegation, FindingView
+from monitor.outbox import AlertContent, ClosestAllegation, FindingView, review_url
 from monitor.store.models import Article
 from monitor.store.verdicts import FindingRow
 
@@ -45,7 +45,8 @@ def closest_allegation(analysis: Analysis) -> ClosestAllegation | None:
     )
 
 
-def alert_content(article: Article, feed_name: str, analysis: Analysis) -> AlertContent:
+def alert_content(article: Article, feed_name: str, analysis: Analysis, base_url: str | None = None) -> AlertContent:
+    """What the alert about ARTICLE says; with the desk's BASE_URL, the address of its page there."""
     return AlertContent(
         article_title=article.title,
         article_url=article.url,
@@ -54,6 +55,7 @@ def alert_content(article: Article, feed_name: str, analysis: Analysis) -> Alert
         relevance=round(float(analysis.relevance), 4),
         findings=finding_views(analysis),
         closest_allegation=closest_allegation(analysis),
+        review_url=review_url(base_url, article.id),
     )
 
 
