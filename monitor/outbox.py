@@ -88,8 +88,7 @@ class AlertContent(BaseModel):
     closest_allegation: ClosestAllegation | None = None
     # True for `monitor test-alert`: rendered with a visible TEST marker.
     test: bool = False
-    # The alert's page on the desk (web.base_url set): a "Review" button or link in every channel.
-    review_url: str | None = None
+    review_url: str | None = None  # its page on the desk (web.base_url): "Review" in every channel
 
     def headline(self) -> str:
         """The first finding's headline, with a count of the others."""
@@ -117,11 +116,6 @@ class AlsoReported(BaseModel):
 
 
 Payload = AlertContent | AlsoReported
-
-
-def review_url(base_url: str | None, article_id: int) -> str | None:
-    """The desk's page of the alert about ARTICLE_ID (its id is the article's), or None without a desk address."""
-    return f"{base_url.rstrip('/')}/alerts/{article_id}" if base_url else None
 
 
 def payload_kind(payload: dict[str, Any]) -> PayloadKind:

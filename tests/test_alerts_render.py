@@ -16,7 +16,8 @@ from monitor.alerts.console import console_text
 from monitor.alerts.email import EmailChannel, email_message
 from monitor.alerts.slack import slack_message
 from monitor.config import EmailChannelSettings
-from monitor.outbox import DeliveryStatus, FindingView, review_url
+from monitor.outbox import DeliveryStatus, FindingView
+from monitor.process.findings import review_url
 
 HOSTILE = "<!channel> <!here|here> @channel @here @everyone <@U123> <http://evil.example|click> & <b>x</b>"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from monitor.analysis.detector import Analysis
 from monitor.analysis.knowledge import Fact
-from monitor.outbox import AlertContent, ClosestAllegation, FindingView, review_url
+from monitor.outbox import AlertContent, ClosestAllegation, FindingView
 from monitor.store.models import Article
 from monitor.store.verdicts import FindingRow
 
@@ -43,6 +43,11 @@ def closest_allegation(analysis: Analysis) -> ClosestAllegation | None:
         if seed
         else None
     )
+
+
+def review_url(base_url: str | None, article_id: int) -> str | None:
+    """The alert's page on the desk at BASE_URL (an alert's id there is its article's), or None."""
+    return f"{base_url.rstrip('/')}/alerts/{article_id}" if base_url else None
 
 
 def alert_content(article: Article, feed_name: str, analysis: Analysis, base_url: str | None = None) -> AlertContent:
