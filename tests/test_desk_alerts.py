@@ -105,7 +105,7 @@ async def test_the_list_holds_the_articles_that_alerted_newest_first(
         ({"since": "2024-10-05"}, ["hostile"]),
         ({"kind": "country", "tag": "us"}, ["korea"]),
         # A GET form sends its empty fields: they mean "any".
-        ({"kind": "", "country": "", "since": "", "status": "", "feed": "", "tag": ""}, ["hostile", "ohio", "korea"]),
+        ({"kind": "", "country": " ", "since": "", "status": "", "feed": "", "tag": ""}, ["hostile", "ohio", "korea"]),
     ],
 )
 async def test_filters(
@@ -160,9 +160,12 @@ async def test_an_alert_shows_its_findings_story_and_delivery(sessions: SessionF
     )
     assert set(denial) >= {"id", "closest_value", "closest_fact_id", "similarity", "reason", "review"}
     assert [(s["id"], s["relation"], s["feed"]) for s in body["same_story"]] == [(newsroom.repeat, "repeat", "Wire")]
-    assert [(d["channel"], d["kind"], d["status"]) for d in body["delivery"]] == [
-        ("email", "alert", "pending"), ("slack", "alert", "pending"),
-    ]  # fmt: skip
+    # Its own rows, and the "also reported" line of its repeat (threaded under it on Slack).
+    assert [(d["article_id"], d["channel"], d["kind"], d["status"]) for d in body["delivery"]] == [
+        (newsroom.ohio, "email", "alert", "pending"),
+        (newsroom.ohio, "slack", "alert", "pending"),
+        (newsroom.repeat, "slack", "also_reported", "pending"),
+    ]
     assert body["closest_allegation"]["sentence"] == "Russia hacked the vote."
     assert [(d["channel"], d["status"], d["attempts"]) for d in korea["delivery"]] == [
         ("email", "pending", 0), ("slack", "delivered", 1),
@@ -175,6 +178,7 @@ async def test_an_alert_shows_its_findings_story_and_delivery(sessions: SessionF
     assert "<mark>Ohio voters</mark>" in text
     assert "New denial: hacking by Iran" in text
     assert f'<a href="/articles/{newsroom.repeat}">' in text
+    assert f'also reported: <a href="/articles/{newsroom.repeat}">article {newsroom.repeat}</a>' in text
     assert 'href="https://news.example.org/ohio" rel="noopener noreferrer nofollow"' in text
 
 

@@ -35,7 +35,7 @@ class ListQuery(BaseModel):
     @classmethod
     def _blank_is_absent(cls, values: Any) -> Any:
         if isinstance(values, dict):
-            return {key: value for key, value in values.items() if value not in ("", None)}
+            return {key: value for key, value in values.items() if not (value is None or str(value).strip() == "")}
         return values
 
     @field_validator("since", "until")

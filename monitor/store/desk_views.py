@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.outbox import ClosestAllegation, FindingView, PayloadKind
@@ -64,8 +64,10 @@ class ArticleFilters:
 
 
 class Delivery(BaseModel):
-    """One outbox row of the article: how its message fared on one channel."""
+    """One outbox row: how a message fared on one channel. An alert's page lists its own rows and
+    the "also reported" lines of its repeats (threaded under it), each with its article's id."""
 
+    article_id: int
     channel: str
     kind: PayloadKind
     status: str
@@ -281,15 +283,19 @@ def alert_detail(session: Session, article_id: int) -> AlertDetail | None:
     detail = article_detail(session, article_id)
     if detail is None or not detail.alerted:
         return None
-    outbox = session.scalars(select(Alert).where(Alert.article_id == article_id).order_by(Alert.channel, Alert.id))
+    story = _same_story(session, article_id)
+    repeats = [item.id for item in story if item.relation == "repeat"]
+    also = and_(Alert.article_id.in_(repeats), not_(_is_alert_row())) if repeats else false()
+    rows = select(Alert).where(or_(Alert.article_id == article_id, also)).order_by(Alert.channel, Alert.id)
     delivery = [
         Delivery(
+            article_id=article_id if row.article_id is None else row.article_id,
             channel=row.channel, kind=PayloadKind(row.payload.get("kind") or PayloadKind.ALERT), status=row.status,
             attempts=row.attempts, last_error=row.last_error, delivered_at=row.delivered_at,
         )
-        for row in outbox
+        for row in session.scalars(rows)
     ]  # fmt: skip
-    return AlertDetail(**detail.model_dump(), same_story=_same_story(session, article_id), delivery=delivery)
+    return AlertDetail(**detail.model_dump(), same_story=story, delivery=delivery)
 
 
 def _same_story(session: Session, article_id: int) -> list[StoryArticle]:
