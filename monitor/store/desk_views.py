@@ -63,7 +63,7 @@ class ArticleFilters:
 # --- what comes back ---------------------------------------------------------------------------
 
 
-class Delivery(BaseModel):
+class DeliveryRow(BaseModel):
     """One outbox row: how a message fared on one channel. An alert's page lists its own rows and
     the "also reported" lines of its repeats (threaded under it), each with its article's id."""
 
@@ -142,7 +142,7 @@ class ArticleDetail(ArticleRow):
 
 class AlertDetail(ArticleDetail):
     same_story: list[StoryArticle]
-    delivery: list[Delivery]
+    delivery: list[DeliveryRow]
 
 
 # --- shared pieces -------------------------------------------------------------------------------
@@ -288,7 +288,7 @@ def alert_detail(session: Session, article_id: int) -> AlertDetail | None:
     also = and_(Alert.article_id.in_(repeats), not_(_is_alert_row())) if repeats else false()
     rows = select(Alert).where(or_(Alert.article_id == article_id, also)).order_by(Alert.channel, Alert.id)
     delivery = [
-        Delivery(
+        DeliveryRow(
             article_id=article_id if row.article_id is None else row.article_id,
             channel=row.channel, kind=PayloadKind(row.payload.get("kind") or PayloadKind.ALERT), status=row.status,
             attempts=row.attempts, last_error=row.last_error, delivered_at=row.delivered_at,
