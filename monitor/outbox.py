@@ -88,6 +88,7 @@ class AlertContent(BaseModel):
     closest_allegation: ClosestAllegation | None = None
     # True for `monitor test-alert`: rendered with a visible TEST marker.
     test: bool = False
+    review_url: str | None = None  # its page on the desk (web.base_url): "Review" in every channel
 
     def headline(self) -> str:
         """The first finding's headline, with a count of the others."""

@@ -161,6 +161,7 @@ async def process_new_articles(service: Service) -> ProcessReport:
             metrics=service.metrics,
             should_stop=service.stop.is_set,
             also_reported=follow_up_channels(service.channels),
+            base_url=service.settings.web.base_url,
         )
         total += report
         if report.processed + report.failed == 0 or service.stop.is_set():

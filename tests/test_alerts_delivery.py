@@ -305,10 +305,22 @@ async def test_webhook_posts_signed_json_that_matches_its_schema(
     assert post.json["alert_id"] == alert_id and post.json["kind"] == "alert"
     assert post.json["article"]["title"] == "Ünïcode <b>title</b>"  # raw: the receiver escapes
     assert post.json["findings"][0]["headline"] == "New country: North Korea"
+    assert post.json["review_url"] is None  # no web.base_url: no desk to link to
     assert webhook_receiver.verify(post.headers, post.body) is None
     # Replaying the same bytes later, or with another body, fails the check.
     assert webhook_receiver.verify(post.headers, post.body, now=time.time() + 600) == "stale timestamp"
     assert webhook_receiver.verify(post.headers, post.body.replace(b"North", b"South")) == "bad signature"
+
+
+async def test_webhook_carries_the_review_page_of_the_alert(
+    webhook_receiver: WebhookReceiver, client: httpx.AsyncClient
+) -> None:
+    review = "https://desk.example.org/alerts/17"
+    delivery = await webhook(webhook_receiver, client).send(5, alert_content(review_url=review))
+    assert delivery.status == "delivered", delivery.error
+    [post] = webhook_receiver.messages
+    jsonschema.validate(post.json, SCHEMA, format_checker=jsonschema.FormatChecker())
+    assert post.json["review_url"] == review
 
 
 async def test_webhook_wrong_secret_and_4xx_are_permanent(

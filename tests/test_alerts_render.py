@@ -17,6 +17,7 @@ from monitor.alerts.email import EmailChannel, email_message
 from monitor.alerts.slack import slack_message
 from monitor.config import EmailChannelSettings
 from monitor.outbox import DeliveryStatus, FindingView
+from monitor.process.findings import review_url
 
 HOSTILE = "<!channel> <!here|here> @channel @here @everyone <@U123> <http://evil.example|click> & <b>x</b>"
 
@@ -234,3 +235,37 @@ def test_payload_round_trips_through_json() -> None:
     content = alert_content(published=datetime(2024, 1, 1, tzinfo=UTC))
     payload = json.loads(json.dumps(content.model_dump(mode="json")))
     assert type(content).model_validate(payload) == content
+
+
+# --- the desk's review link ------------------------------------------------------------------
+
+
+REVIEW = "https://desk.example.org/alerts/17"
+
+
+def test_with_a_desk_address_slack_carries_a_review_button() -> None:
+    message = slack_message(alert_content(review_url=REVIEW))
+    [actions] = [block for block in message["blocks"] if block["type"] == "actions"]
+    [button] = actions["elements"]
+    assert (button["type"], button["text"]["text"], button["url"]) == ("button", "Review", REVIEW)
+    assert slack_rejection(message) is None
+    # Without one there is no button; an address that is no http(s) URL never becomes one.
+    for url in (None, "javascript:alert(1)"):
+        message = slack_message(alert_content(review_url=url))
+        assert all(block["type"] != "actions" for block in message["blocks"])
+    assert review_url("https://desk.example.org", 17) == REVIEW and review_url(None, 17) is None
+
+
+def test_with_a_desk_address_email_links_the_review_page_in_both_parts() -> None:
+    content = alert_content(review_url=REVIEW + '?a=1&b="><script>')
+    message = email_message(content, sender="m@example.org", to=["a@example.org"], alert_id=3)
+    text = message.get_body(("plain",)).get_content()
+    body = message.get_body(("html",)).get_content()
+    # safe_url drops what would break out of the attribute; "&" is escaped for HTML.
+    assert f"Review: {REVIEW}?a=1&b=script" in text
+    assert f'<a href="{REVIEW}?a=1&amp;b=script">Review on the desk</a>' in body
+    assert "<script>" not in body
+    plain = email_message(alert_content(), sender="m@example.org", to=["a@example.org"], alert_id=4)
+    assert "Review" not in plain.get_body(("plain",)).get_content()
+    assert "Review" not in plain.get_body(("html",)).get_content()
+    assert console_text(alert_content(review_url=REVIEW)).count(f"Review: {REVIEW}") == 1

@@ -84,7 +84,8 @@ def test_an_article_recorded_by_another_processor_meanwhile_is_left_as_it_record
     seed_facts()
     run = Overtaken(sessions, overtaken.url)
 
-    report = process_articles(sessions, cast(Detector, run), ["slack", "email"], story_days=7, limit=10)
+    desk = "https://desk.example.org"
+    report = process_articles(sessions, cast(Detector, run), ["slack", "email"], story_days=7, limit=10, base_url=desk)
 
     # Both were analysed, and the accusation had something new to alert on.
     accusation, markets = run.analysed
@@ -98,12 +99,16 @@ def test_an_article_recorded_by_another_processor_meanwhile_is_left_as_it_record
         assert all(a.status == "processed" for a in recorded.values())
         alerts = session.scalar(select(func.count()).select_from(Alert))
         findings = session.scalar(select(func.count()).select_from(Finding))
+        links = {(a.article_id, a.payload.get("review_url")) for a in session.scalars(select(Alert))}
     if overtaken is ACCUSATION:
         assert report.alerted == 0 and alerts == 0 and findings == 0
         assert recorded[MARKETS.url].relevant is False
     else:
         assert report.alerted == 1 and alerts == 2 and findings
         assert recorded[ACCUSATION.url].relevant is True
+        # With web.base_url the alert links to its page on the desk: the article's id.
+        alerted = recorded[ACCUSATION.url].id
+        assert links == {(alerted, f"{desk}/alerts/{alerted}")}
 
 
 def test_off_topic_verdicts_are_written_together_in_one_statement(sessions: SessionFactory, engine: Engine) -> None:

@@ -30,6 +30,8 @@ def console_text(content: AlertContent) -> str:
     lines.append(
         f"  feed: {clean(content.feed)} | published: {when(content.published)} | relevance: {content.relevance:.2f}"
     )
+    if review := safe_url(content.review_url):
+        lines.append(f"Review: {review}")
     for finding in content.findings:
         lines += _finding(finding)
     allegation = content.closest_allegation

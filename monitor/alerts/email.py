@@ -69,8 +69,10 @@ def _html_alert(content: AlertContent) -> str:
         else "<p><b>Closest known allegation:</b> none</p>"
     )
     test = "<p><b>TEST</b>: sent by <code>monitor test-alert</code>.</p>" if content.test else ""
+    review = safe_url(content.review_url)
+    link = f'<p><a href="{html.escape(review, quote=True)}">Review on the desk</a></p>' if review else ""
     return (
-        f"{test}<h2>{html_text(content.headline())}</h2>"
+        f"{test}<h2>{html_text(content.headline())}</h2>{link}"
         + "".join(_html_finding(finding) for finding in content.findings)
         + f"<hr><p><b>{_html_link(content)}</b><br>Feed: {html_text(content.feed)} · Published: "
         f"{when(content.published)} · Relevance: {content.relevance:.2f}</p>{closest}"

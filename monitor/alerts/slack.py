@@ -10,7 +10,9 @@ import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
@@ -82,6 +84,14 @@ def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=text, verbatim=True))
 
 
+def _review(content: AlertContent) -> ActionsBlock | None:
+    """A "Review" button opening the alert's page on the desk, when web.base_url is set."""
+    target = safe_url(content.review_url)
+    if not target or len(target) > SLACK_URL_MAX:
+        return None
+    return ActionsBlock(elements=[ButtonElement(text="Review", url=target, action_id="review", style="primary")])
+
+
 def slack_message(content: AlertContent) -> dict[str, Any]:
     """A Block Kit message: {"text": fallback, "blocks": [...]}."""
     header = ("TEST · " if content.test else "") + content.headline()
@@ -92,6 +102,8 @@ def slack_message(content: AlertContent) -> dict[str, Any]:
     if hidden:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"…and {hidden} more findings")]))
     blocks += [DividerBlock(), _section(_article(content)), _section(_allegation(content.closest_allegation))]
+    if review := _review(content):
+        blocks.append(review)
     if content.test:
         note = "This is a test alert sent by `monitor test-alert`."
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note)]))

@@ -45,6 +45,7 @@ def webhook_payload(alert_id: int, item: Payload, sent_at: datetime) -> dict[str
         "headline": item.headline(),
         "findings": [finding.model_dump(mode="json") | {"headline": finding.headline()} for finding in item.findings],
         "closest_allegation": allegation.model_dump(mode="json") if allegation else None,
+        "review_url": item.review_url,
     }
 
 

@@ -58,9 +58,11 @@ def commit_analysis(
     analysis: Analysis,
     channels: Sequence[str],
     also_reported: Sequence[str] = (),
+    base_url: str | None = None,
 ) -> list[Alert] | None:
     """Record ANALYSIS of ARTICLE in SESSION (the caller commits). None, with nothing recorded, when
-    the article is no longer new: another processor got to it after this one's lease ran out."""
+    the article is no longer new: another processor got to it after this one's lease ran out. An
+    alert links to its page on the desk at BASE_URL (web.base_url), if set."""
     now = utcnow()
     values = verdict_of(analysis, now)
     if not record_verdict(session, article.id, values):
@@ -72,7 +74,9 @@ def commit_analysis(
     add_learned_facts(session, analysis.new_facts, article.url or f"article:{article.id}", article.id, now)
     add_fact_matches(session, article.id, fact_matches(analysis), now)
     if analysis.relevant and analysis.findings:
-        return outbox.add_alerts(session, alert_content(article, feed_name, analysis), channels, article.id, now)
+        return outbox.add_alerts(
+            session, alert_content(article, feed_name, analysis, base_url), channels, article.id, now
+        )
     if analysis.relevant and also_reported:
         # A repeat of an alerted story that brings nothing new: an "also reported by" line on the
         # channels that can attach one to that alert, never an alert.

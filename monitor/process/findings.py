@@ -50,7 +50,13 @@ def closest_allegation(analysis: Analysis) -> ClosestAllegation | None:
     )
 
 
-def alert_content(article: Article, feed_name: str, analysis: Analysis) -> AlertContent:
+def review_url(base_url: str | None, article_id: int) -> str | None:
+    """The alert's page on the desk at BASE_URL (an alert's id there is its article's), or None."""
+    return f"{base_url.rstrip('/')}/alerts/{article_id}" if base_url else None
+
+
+def alert_content(article: Article, feed_name: str, analysis: Analysis, base_url: str | None = None) -> AlertContent:
+    """What the alert about ARTICLE says; with the desk's BASE_URL, the address of its page there."""
     return AlertContent(
         article_title=article.title,
         article_url=article.url,
@@ -59,6 +65,7 @@ def alert_content(article: Article, feed_name: str, analysis: Analysis) -> Alert
         relevance=round(float(analysis.relevance), 4),
         findings=finding_views(analysis),
         closest_allegation=closest_allegation(analysis),
+        review_url=review_url(base_url, article.id),
     )
 
 

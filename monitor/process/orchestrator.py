@@ -77,6 +77,7 @@ def process_articles(
     metrics: Metrics | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     also_reported: Sequence[str] = (),
+    base_url: str | None = None,
 ) -> ProcessReport:
     """Analyse up to LIMIT new articles in arrival order; each one learns before the next.
 
@@ -89,7 +90,7 @@ def process_articles(
         ids = claim_new_articles(session, utcnow(), limit, lease_s)
     if not ids:
         return ProcessReport()
-    batch = _Batch(session_factory, detector, channels, also_reported, story_days, metrics)
+    batch = _Batch(session_factory, detector, channels, also_reported, story_days, metrics, base_url)
     with batch_session(session_factory) as session:
         off_topic = batch.analyse(session, ids, should_stop)
         recorded = record_verdicts(session, [(judged.article_id, judged.verdict) for judged in off_topic])
@@ -112,6 +113,7 @@ class _Batch:
         also_reported: Sequence[str],
         story_days: float,
         metrics: Metrics | None,
+        base_url: str | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.detector = detector
@@ -119,6 +121,8 @@ class _Batch:
         self.also_reported = also_reported
         self.story_days = story_days
         self.metrics = metrics
+        # web.base_url: alerts link to their page on the desk.
+        self.base_url = base_url
         self.report = ProcessReport()
         # None: to be loaded (first use, or this processor's last commit taught it something).
         self.kb: KnowledgeBase = KnowledgeBase()
@@ -173,7 +177,9 @@ class _Batch:
         if knowledge_version(session) != self.kb_version:
             self._reload(session)
             analysis = self.detector.analyze(article_input(article), self.kb)
-        alerts = commit_analysis(session, article, feed_name, analysis, self.channels, self.also_reported)
+        alerts = commit_analysis(
+            session, article, feed_name, analysis, self.channels, self.also_reported, self.base_url
+        )
         if alerts is None:
             session.rollback()
         else:
