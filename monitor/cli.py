@@ -17,6 +17,7 @@ from rich.table import Table
 
 from monitor.cli_eval import evaluate_stream
 from monitor.cli_options import command_settings, config_option, console, offline
+from monitor.cli_web import web
 from monitor.config import ConfigError, Settings, displayed_settings
 from monitor.redact import redact_text, redact_url
 from monitor.store.models import AlertStatus
@@ -398,6 +399,7 @@ def db_upgrade(ctx: click.Context, config_path: Path | None) -> None:
 
 
 main.add_command(evaluate_stream)
+main.add_command(web)
 
 
 if __name__ == "__main__":  # pragma: no cover
