@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 
 from monitor.config import WebSettings
 from monitor.desk.app import create_app
+from monitor.desk.auth import hash_password
 from monitor.desk.context import DeskContext
 from monitor.desk.ops import ops_router
 from monitor.desk.server import start_server
@@ -62,3 +64,44 @@ async def ops_endpoint(
     finally:
         if engine is not None:
             engine.dispose()
+
+
+# --- the desk, with one analyst ---------------------------------------------------------------
+
+ANALYST = "ana"
+PASSWORD = "correct horse battery staple"
+_HASHES: dict[str, str] = {}
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def password_hash(password: str = PASSWORD) -> str:
+    """An argon2 hash of PASSWORD, made once per run (hashing is slow on purpose)."""
+    if password not in _HASHES:
+        _HASHES[password] = hash_password(password)
+    return _HASHES[password]
+
+
+def desk_app(sessions: SessionFactory, *, metrics_token: str | None = None, **web: Any) -> FastAPI:
+    """The application the service builds: the desk on SESSIONS with one analyst (ANALYST,
+    PASSWORD) unless WEB says otherwise, and the operations routes."""
+    settings = WebSettings.model_validate(
+        {"users": [{"name": ANALYST, "password_hash": password_hash()}], "session_secret": "s" * 32, **web}
+    )
+    ops = ops_router(Metrics(), _ready, metrics_token=metrics_token)
+    return create_app(DeskContext(settings, sessions), ops=ops)
+
+
+def csrf_in(html: str) -> str:
+    """The CSRF token a desk page puts in its forms."""
+    found = _CSRF.search(html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+async def log_in(
+    client: httpx.AsyncClient, user: str = ANALYST, password: str = PASSWORD, next: str = "/"
+) -> httpx.Response:
+    """Log in as a browser does: the login page for its CSRF token, then the form."""
+    page = await client.get("/login")
+    form = {"username": user, "password": password, "csrf_token": csrf_in(page.text), "next": next}
+    return await client.post("/login", data=form)
