@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -17,7 +18,9 @@ from monitor.desk.context import DeskContext
 from monitor.desk.ops import ops_router
 from monitor.desk.server import start_server
 from monitor.metrics import Metrics
+from monitor.outbox import AlertContent, FindingView, outbox_rows
 from monitor.store.db import SessionFactory, make_engine, make_session_factory
+from monitor.store.models import Article, ArticleStatus, Feed, Finding, KnownFact
 
 Checks = Callable[[], Awaitable[Mapping[str, bool]]]
 
@@ -105,3 +108,71 @@ async def log_in(
     page = await client.get("/login")
     form = {"username": user, "password": password, "csrf_token": csrf_in(page.text), "next": next}
     return await client.post("/login", data=form)
+
+
+# --- rows for the pages to show -----------------------------------------------------------------
+
+# Markup a stranger may put in a feed's name, an article's title or text: shown, never run.
+HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)><b>bold</b>"
+
+
+def desk_rows(sessions: SessionFactory, text: str = HOSTILE) -> dict[str, int]:
+    """A feed, an article that alerted (with a finding, a known fact and outbox rows) and one
+    judged off-topic, each carrying TEXT where a stranger could write; their ids."""
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        feed = Feed(name=f"Wire {text}", url="https://feeds.example/rss", next_poll_at=now, last_error=text)
+        session.add(feed)
+        session.flush()
+        article = Article(
+            feed_id=feed.id,
+            entry_key="alerted",
+            url="https://news.example/alerted",
+            title=f"North Korea {text}",
+            text=f"Officials said North Korea targeted voters. {text}",
+            published_at=now,
+            status=ArticleStatus.PROCESSED,
+            processed_at=now,
+            relevance=0.8,
+            relevant=True,
+        )
+        quiet = Article(
+            feed_id=feed.id,
+            entry_key="quiet",
+            url="https://news.example/quiet",
+            title=f"Weather {text}",
+            text="Sunny.",
+            status=ArticleStatus.PROCESSED,
+            processed_at=now,
+            relevance=0.1,
+            relevant=False,
+        )
+        session.add_all([article, quiet])
+        session.flush()
+        fact = KnownFact(
+            kind="country", value=f"Iran {text}", evidence=text, source_kind="article", source_ref=article.url
+        )
+        session.add(fact)
+        session.flush()
+        finding = Finding(
+            article_id=article.id,
+            kind="country",
+            value="North Korea",
+            evidence=f"Officials said North Korea targeted voters. {text}",
+            closest_fact_id=fact.id,
+            closest_value=fact.value,
+            similarity=0.4,
+            reason=text,
+        )
+        session.add(finding)
+        content = AlertContent(
+            article_title=article.title,
+            article_url=article.url,
+            feed=feed.name,
+            published=now,
+            relevance=0.8,
+            findings=[FindingView(kind="country", value="North Korea", evidence=finding.evidence)],
+        )
+        session.add_all(outbox_rows(content, ["slack", "email"], article_id=article.id))
+        session.flush()
+        return {"feed": feed.id, "article": article.id, "quiet": quiet.id, "fact": fact.id, "finding": finding.id}
