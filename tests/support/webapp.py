@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import queue
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -176,3 +179,33 @@ def desk_rows(sessions: SessionFactory, text: str = HOSTILE) -> dict[str, int]:
         session.add_all(outbox_rows(content, ["slack", "email"], article_id=article.id))
         session.flush()
         return {"feed": feed.id, "article": article.id, "quiet": quiet.id, "fact": fact.id, "finding": finding.id}
+
+
+@contextmanager
+def serve_in_thread(app: FastAPI) -> Iterator[str]:
+    """APP served by uvicorn on an event loop in a thread of its own, for synchronous clients
+    (schemathesis, requests); yields the base URL."""
+    started: queue.Queue[str | BaseException] = queue.Queue()
+    stop = threading.Event()
+
+    async def run() -> None:
+        try:
+            server = await start_server(app, "127.0.0.1", 0)
+        except BaseException as exc:
+            started.put(exc)
+            raise
+        started.put(f"http://127.0.0.1:{server.port}")
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await server.stop()
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
+    thread.start()
+    first = started.get(timeout=30)
+    if isinstance(first, BaseException):
+        raise first
+    try:
+        yield first
+    finally:
+        stop.set()
+        thread.join(timeout=15)
