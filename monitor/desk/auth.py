@@ -132,15 +132,15 @@ def _ended_sessions(request: Request) -> EndedSessions | None:
 def _session_user(request: Request, desk: DeskContext) -> str | None:
     """The user the session cookie names, if the session is still good: the user is still in
     web.users with the same password, and the session was not ended by a logout."""
-    session = request.session
-    name, sid = session.get("user"), session.get("sid")
+    cookie = request.session  # the signed cookie's contents, not a database session
+    name, sid = cookie.get("user"), cookie.get("sid")
     if not (isinstance(name, str) and isinstance(sid, str)):
         return None
     ended = _ended_sessions(request)
     if ended is not None and sid in ended:
         return None
     for user in desk.web.users:
-        if user.name == name and _same(_fingerprint(user), session.get("pw")):
+        if user.name == name and _same(_fingerprint(user), cookie.get("pw")):
             return name
     return None
 
