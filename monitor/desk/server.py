@@ -38,7 +38,7 @@ def _bounded_protocol(max_connections: int, request_timeout_s: float) -> type[H1
     """uvicorn's h11 protocol with two limits it lacks: connections beyond MAX_CONNECTIONS are
     answered 503 and closed at once (uvicorn holds them open and answers 503 only to a request),
     and a client that has not sent a whole request head within REQUEST_TIMEOUT_S is dropped
-    (uvicorn waits forever for the first request). So a flood of idle or slow clients holds at
+    (uvicorn waits forever for the first request), nor its whole body. So a flood of idle or slow clients holds at
     most MAX_CONNECTIONS descriptors, each for a few seconds, and /healthz answers again after it."""
 
     class BoundedH11Protocol(H11Protocol):
@@ -67,8 +67,9 @@ def _bounded_protocol(max_connections: int, request_timeout_s: float) -> type[H1
             self._head_deadline = self.loop.call_later(request_timeout_s, self._head_overdue)
 
         def _head_overdue(self) -> None:
-            # IDLE: no complete request head since the connection opened or the last response.
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            # IDLE: no whole request head since the connection opened or the last response;
+            # SEND_BODY: its body still arriving (the desk takes small forms, not uploads).
+            if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
                 self.transport.close()
 
     return BoundedH11Protocol
