@@ -35,14 +35,17 @@ _BUSY = (
 
 
 def _bounded_protocol(max_connections: int, request_timeout_s: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with two limits it lacks: connections beyond MAX_CONNECTIONS are
-    answered 503 and closed at once (uvicorn holds them open and answers 503 only to a request),
-    and a client that has not sent a whole request head within REQUEST_TIMEOUT_S is dropped
-    (uvicorn waits forever for the first request), nor its whole body. So a flood of idle or slow clients holds at
-    most MAX_CONNECTIONS descriptors, each for a few seconds, and /healthz answers again after it."""
+    """uvicorn's h11 protocol with two limits it lacks. Connections beyond MAX_CONNECTIONS are
+    answered 503 and closed at once (uvicorn holds them open and answers 503 only to a request).
+    A client that sends nothing within REQUEST_TIMEOUT_S of connecting, or that has not sent a
+    whole request (head and body) within REQUEST_TIMEOUT_S of its first byte, is dropped (uvicorn
+    waits for ever for both). So a flood of idle or slow clients holds at most MAX_CONNECTIONS
+    descriptors, each for a few seconds, and /healthz answers again after it."""
 
     class BoundedH11Protocol(H11Protocol):
-        _head_deadline: asyncio.TimerHandle | None = None
+        _deadline: asyncio.TimerHandle | None = None
+        # Whether the current request has begun to arrive (its deadline then runs from there).
+        _receiving = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -50,25 +53,33 @@ def _bounded_protocol(max_connections: int, request_timeout_s: float) -> type[H1
                 transport.write(_BUSY)
                 transport.close()
                 return
-            self._arm_head_deadline()
+            self._arm_deadline()
+
+        def data_received(self, data: bytes) -> None:
+            if not self._receiving and self.conn.their_state is h11.IDLE:
+                # A kept-alive connection may have idled a while before this request: it gets
+                # the whole timeout from its first byte.
+                self._receiving = True
+                self._arm_deadline()
+            super().data_received(data)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            self._arm_head_deadline()
+            self._receiving = False  # uvicorn's keep-alive timeout covers the idle time until the next
 
         def connection_lost(self, exc: Exception | None) -> None:
-            if self._head_deadline is not None:
-                self._head_deadline.cancel()
+            if self._deadline is not None:
+                self._deadline.cancel()
             super().connection_lost(exc)
 
-        def _arm_head_deadline(self) -> None:
-            if self._head_deadline is not None:
-                self._head_deadline.cancel()
-            self._head_deadline = self.loop.call_later(request_timeout_s, self._head_overdue)
+        def _arm_deadline(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(request_timeout_s, self._overdue)
 
-        def _head_overdue(self) -> None:
-            # IDLE: no whole request head since the connection opened or the last response;
-            # SEND_BODY: its body still arriving (the desk takes small forms, not uploads).
+        def _overdue(self) -> None:
+            # IDLE: no whole request head yet; SEND_BODY: its body still arriving (the desk takes
+            # small forms, not uploads). A request being answered (DONE) is never cut short.
             if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
                 self.transport.close()
 
