@@ -272,7 +272,7 @@ def feeds(ctx: click.Context, config_path: Path | None) -> None:
                 cell(f.name),
                 cell(redact_url(f.url)),
                 cell(_when(f.last_success_at)),
-                cell(f.last_status or "never polled"),
+                cell(f"paused by {f.paused_by}" if f.paused_at else f.last_status or "never polled"),
                 cell(f.consecutive_errors),
                 cell(_when(f.next_poll_at)),
                 cell(f.entries_seen),

@@ -4,15 +4,19 @@ credentials masked); pause and resume by an analyst, audited; a paused feed is n
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
+from click.testing import CliRunner
 from sqlalchemy import select
 from support.rows import add_feed, load_feed
 from support.webapp import ANALYST, csrf_in, desk_app, log_in, serve
 
+from monitor.cli import main
 from monitor.config import FeedConfig
 from monitor.store.db import SessionFactory
-from monitor.store.feeds import claim_due_feeds, named_targets, pause_feed, resume_feed, sync_feeds
+from monitor.store.feeds import all_feeds, claim_due_feeds, named_targets, pause_feed, resume_feed, sync_feeds
 from monitor.store.models import Feedback
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -94,3 +98,15 @@ async def test_the_feeds_page_shows_status_and_errors_escaped_and_pauses_and_res
         assert resumed.status_code == 200 and resumed.json()["paused"] is False
         assert (await client.post("/api/feeds/424242/pause", headers={"X-CSRF-Token": csrf})).status_code == 404
     assert audit(sessions) == [("pause", ANALYST, hostile), ("resume", ANALYST, hostile)]
+
+
+def test_monitor_feeds_says_who_paused_a_feed(tmp_path: Path, database_url: str, sessions: SessionFactory) -> None:
+    path = tmp_path / "monitor.yaml"
+    feeds = [{"name": "Wire", "url": "http://127.0.0.1:9/rss.xml"}]
+    path.write_text(yaml.safe_dump({"database_url": database_url, "feeds": feeds}), encoding="utf-8")
+    assert CliRunner().invoke(main, ["feeds", "--config", str(path)]).exit_code == 0
+    with sessions.begin() as session:
+        (wire,) = all_feeds(session)
+        pause_feed(session, wire.id, "ana", NOW)
+    listed = CliRunner().invoke(main, ["feeds", "--config", str(path)], catch_exceptions=False)
+    assert listed.exit_code == 0 and "paused by ana" in listed.output
