@@ -16,6 +16,8 @@ from sqlalchemy import select
 from support.rows import add_feed, load_feed
 from support.webapp import ANALYST, HOSTILE, PASSWORD, csrf_in, desk_app, desk_rows, log_in, password_hash, serve
 
+from monitor.desk import limits
+from monitor.desk.limits import address_key
 from monitor.store.db import SessionFactory
 from monitor.store.models import Feedback
 from monitor.store.tokens import create_token, revoke_token
@@ -280,3 +282,19 @@ async def test_markup_from_feeds_and_articles_is_escaped_on_every_page(sessions:
         feeds = (await client.get("/feeds")).text
         assert "&lt;script&gt;alert(" in feeds and "&lt;b&gt;bold&lt;/b&gt;" in feeds
     assert HOSTILE.startswith("<script>")
+
+
+def test_the_login_limiter_counts_an_ipv6_client_by_its_64_and_keeps_busy_keys_longest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff::9") != address_key("2001:db8:1:3::1")
+    assert address_key("::ffff:198.51.100.7") == address_key("198.51.100.7") == "addr:198.51.100.7"
+    monkeypatch.setattr(limits, "MAX_KEYS", 3)
+    now = [0.0]
+    limiter = limits.LoginLimiter(attempts=2, window_s=60, clock=lambda: now[0])
+    limiter.failed("addr:attacker", "user:a")
+    limiter.failed("addr:attacker", "user:b")  # the attacker's key is the most recent again
+    limiter.failed("user:c")  # one key too many: user:a, the least recently failing, goes
+    assert limiter.retry_after("addr:attacker") == 60 and limiter.retry_after("user:a") == 0
+    now[0] = 61.0
+    assert limiter.retry_after("addr:attacker") == 0
