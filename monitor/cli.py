@@ -18,6 +18,7 @@ from rich.table import Table
 from monitor.cli_eval import evaluate_stream
 from monitor.cli_feedback import feedback
 from monitor.cli_options import command_settings, config_option, console, offline
+from monitor.cli_web import web
 from monitor.config import ConfigError, Settings, displayed_settings
 from monitor.redact import redact_text, redact_url
 from monitor.store.models import AlertStatus
@@ -272,7 +273,7 @@ def feeds(ctx: click.Context, config_path: Path | None) -> None:
                 cell(f.name),
                 cell(redact_url(f.url)),
                 cell(_when(f.last_success_at)),
-                cell(f.last_status or "never polled"),
+                cell(f"paused by {f.paused_by}" if f.paused_at else f.last_status or "never polled"),
                 cell(f.consecutive_errors),
                 cell(_when(f.next_poll_at)),
                 cell(f.entries_seen),
@@ -400,6 +401,7 @@ def db_upgrade(ctx: click.Context, config_path: Path | None) -> None:
 
 main.add_command(evaluate_stream)
 main.add_command(feedback)
+main.add_command(web)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,7 @@
 
 One `Metrics` per service (built in the composition root, passed down), each with its own
 CollectorRegistry: nothing is registered globally, so tests and several services in one process
-never collide. The pipeline calls the small typed methods below; `/metrics` (monitor/web.py)
+never collide. The pipeline calls the small typed methods below; `/metrics` (monitor/desk/ops.py)
 serialises `metrics.registry`.
 """
 

@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from support.webapp import desk_app, ops_endpoint, serve
 
 from monitor.config import Settings
-from monitor.metrics import Metrics
-from monitor.store.db import make_engine, upgrade
+from monitor.desk.ops import service_checks
+from monitor.store.db import SessionFactory, make_engine, upgrade
 from monitor.store.writable import storage_problem
-from monitor.web import bound_port, serve_http, service_checks
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,17 +33,10 @@ async def endpoint(
     on_scrape: Callable[[], Awaitable[None]] | None = None,
     **options: Any,
 ) -> AsyncIterator[tuple[int, httpx.AsyncClient]]:
-    async def ready() -> dict[str, bool]:
-        return {"database": True}
-
-    server = await serve_http("127.0.0.1", 0, Metrics(), checks or ready, on_scrape=on_scrape, **options)
-    port = bound_port(server)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            yield port, client
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with ops_endpoint(None, checks, on_scrape=on_scrape, **options) as client:
+        port = client.base_url.port
+        assert port is not None
+        yield port, client
 
 
 # --- binding ----------------------------------------------------------------------------------
@@ -70,7 +63,7 @@ async def test_a_malformed_accept_header_gets_the_text_format_not_a_500(
     accept: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with endpoint() as (_, client):
-        with caplog.at_level(logging.DEBUG, logger="monitor.web"):
+        with caplog.at_level(logging.DEBUG, logger="monitor"):
             response = await client.get("/metrics", headers={"Accept": accept})
     assert response.status_code == 200
     assert "monitor_polls" in response.text
@@ -130,20 +123,27 @@ def idle_sockets() -> Iterator[list[socket.socket]]:
         sock.close()
 
 
+CLOSE = {"Connection": "close"}
+
+
+async def _flood(port: int, count: int, sockets: list[socket.socket]) -> None:
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setblocking(False)
+        sockets.append(sock)
+        await asyncio.sleep(0)
+
+
 async def test_a_flood_of_idle_connections_is_capped_and_health_answers_after_it(
     idle_sockets: list[socket.socket],
 ) -> None:
     if not Path("/proc/net/tcp").exists():
         pytest.skip("needs Linux's /proc/net/tcp to count the server's connections")
     async with endpoint(max_connections=8) as (port, client):
-        for _ in range(200):
-            sock = socket.create_connection(("127.0.0.1", port))
-            sock.setblocking(False)
-            idle_sockets.append(sock)
-            await asyncio.sleep(0)
+        await _flood(port, 200, idle_sockets)
         await asyncio.sleep(0.5)  # the server accepts and sheds the excess
         held = _server_side_established(port)
-        # Before the cap the server held all 200 (and a descriptor for each) for 5 s apiece.
+        # uvicorn alone holds all 200 (and a descriptor for each) until the clients leave.
         assert held <= 8 + 1, held
         busy = await client.get("/healthz")
         assert busy.status_code == 503 and busy.headers.get("retry-after") == "1"
@@ -152,6 +152,36 @@ async def test_a_flood_of_idle_connections_is_capped_and_health_answers_after_it
         idle_sockets.clear()
         await asyncio.sleep(0.3)
         assert (await client.get("/healthz")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        b"",  # connects and says nothing
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n",  # a head that never ends
+        b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n\r\nusername=a",  # a body that never ends
+    ],
+    ids=["silent", "slow-head", "slow-body"],
+)
+async def test_clients_that_fill_the_cap_without_finishing_a_request_are_dropped(
+    idle_sockets: list[socket.socket], sqlite_sessions: SessionFactory, start: bytes
+) -> None:
+    # uvicorn alone waits for ever for a first request and for a request's body: such clients
+    # would hold the cap, and /healthz would answer 503 until they leave. Served as the service
+    # serves it, with the desk (whose login form reads a body).
+    async with serve(desk_app(sqlite_sessions), max_connections=4, request_timeout_s=0.5) as client:
+        port = client.base_url.port
+        assert port is not None
+        await _flood(port, 4, idle_sockets)
+        for sock in idle_sockets:
+            sock.send(start)
+        await asyncio.sleep(0.1)
+        # Each probe on a connection of its own: a kept-alive one would be counted in the cap.
+        assert (await client.get("/healthz", headers=CLOSE)).status_code == 503
+        await asyncio.sleep(1.0)
+        # The clients still hold their sockets open; the server has let go of them.
+        assert (await client.get("/healthz", headers=CLOSE)).status_code == 200
 
 
 # --- /readyz and the disk -----------------------------------------------------------------------

@@ -1,54 +1,33 @@
-"""The operations endpoint and the metrics, over real sockets, a real SQLite database and a real
-scheduler: /healthz, /readyz (ready and each way of not being ready) and /metrics."""
+"""The operations routes and the metrics, over real sockets (the application served by uvicorn), a
+real SQLite database and a real scheduler: /healthz, /readyz (ready and each way of not being
+ready) and /metrics, with and without its token."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import platform
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import httpx
+import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from sqlalchemy import event
+from support.webapp import ops_endpoint
 
+from monitor.desk.ops import DatabaseCheck, outbox_refresher, service_checks
 from monitor.metrics import Metrics
 from monitor.outbox import pending_by_channel
 from monitor.store.db import SessionFactory, make_engine, make_session_factory
 from monitor.store.models import Alert
-from monitor.web import (
-    DatabaseCheck,
-    bound_port,
-    outbox_refresher,
-    serve_http,
-    service_checks,
-)
 
 # Nothing listens on the discard port: connecting is refused at once.
 UNREACHABLE_POSTGRES = "postgresql+psycopg://x@127.0.0.1:9/x"
-
-
-@asynccontextmanager
-async def endpoint(
-    metrics: Metrics,
-    checks: Callable[[], Awaitable[Mapping[str, bool]]],
-    on_scrape: Callable[[], Awaitable[None]] | None = None,
-    **options: Any,
-) -> AsyncIterator[httpx.AsyncClient]:
-    server = await serve_http("127.0.0.1", 0, metrics, checks, on_scrape=on_scrape, **options)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{bound_port(server)}", timeout=5) as client:
-            yield client
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 def always(**results: bool) -> Callable[[], Awaitable[dict[str, bool]]]:
@@ -82,22 +61,24 @@ def add_alert(sessions: SessionFactory, channel: str, status: str, created_at: d
 
 
 async def test_healthz_answers_ok_whatever_readiness_says() -> None:
-    async with endpoint(Metrics(), always(database=False)) as client:
+    async with ops_endpoint(Metrics(), always(database=False)) as client:
         response = await client.get("/healthz")
         assert (response.status_code, response.text) == (200, "ok\n")
-        assert response.headers["connection"] == "close"
+        assert response.headers["cache-control"] == "no-store"
         head = await client.head("/healthz?probe=1")
         assert head.status_code == 200 and head.content == b""
         assert head.headers["content-length"] == "3"
 
 
 async def test_unknown_paths_methods_and_malformed_requests_are_refused() -> None:
-    async with endpoint(Metrics(), always()) as client:
+    # The old hand-rolled request-line parser is gone; uvicorn's h11 parser answers these now.
+    async with ops_endpoint(Metrics(), always()) as client:
         assert (await client.get("/nope")).status_code == 404
         refused = await client.post("/metrics", content=b"x")
-        assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
+        assert refused.status_code == 405
+        assert sorted(refused.headers["allow"].split(", ")) == ["GET", "HEAD"]
         port = client.base_url.port
-        for raw in (b"GARBAGE\r\n\r\n", b"GET /healthz HTTP/1.1\r\n" + b"X: " + b"a" * 10_000 + b"\r\n\r\n"):
+        for raw in (b"GARBAGE\r\n\r\n", b"GET /healthz HTTP/1.1\r\n" + b"X: " + b"a" * 20_000 + b"\r\n\r\n"):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(raw)
             await writer.drain()
@@ -117,7 +98,7 @@ async def test_readyz_follows_the_database_model_and_scheduler(sqlite_sessions: 
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
     model = {"loaded": True}
     checks = service_checks(sqlite_sessions.kw["bind"], model_loaded=lambda: model["loaded"], scheduler=scheduler)
-    async with endpoint(Metrics(), checks) as client:
+    async with ops_endpoint(Metrics(), checks) as client:
         before = await client.get("/readyz")
         assert before.status_code == 503
         assert before.json()["not_ready"] == ["scheduler"]
@@ -141,12 +122,31 @@ async def test_readyz_follows_the_database_model_and_scheduler(sqlite_sessions: 
 
 
 async def test_readyz_names_a_failing_check() -> None:
-    async with endpoint(Metrics(), always(database=True, model=False, scheduler=True)) as client:
+    async with ops_endpoint(Metrics(), always(database=True, model=False, scheduler=True)) as client:
         response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/json"
         assert response.json()["not_ready"] == ["model"]
         assert response.json()["checks"]["database"] is True
+
+
+async def test_readiness_is_logged_when_it_changes_not_at_every_probe(caplog: pytest.LogCaptureFixture) -> None:
+    results = {"database": True, "model": True}
+
+    async def checks() -> dict[str, bool]:
+        return dict(results)
+
+    async with ops_endpoint(Metrics(), checks) as client:
+        with caplog.at_level(logging.INFO, logger="monitor.desk.ops"):
+            for _ in range(3):
+                assert (await client.get("/readyz")).status_code == 200
+            results["model"] = False
+            for _ in range(3):
+                assert (await client.get("/readyz")).status_code == 503
+            results["model"] = True
+            assert (await client.get("/readyz")).status_code == 200
+    changes = [(r.levelno, getattr(r, "not_ready", None)) for r in caplog.records if r.msg == "readiness changed"]
+    assert changes == [(logging.WARNING, ["model"]), (logging.INFO, [])]
 
 
 async def test_readyz_reports_an_unreachable_database() -> None:
@@ -155,7 +155,7 @@ async def test_readyz_reports_an_unreachable_database() -> None:
     scheduler.start()
     try:
         checks = service_checks(engine, model_loaded=lambda: True, scheduler=scheduler)
-        async with endpoint(Metrics(), checks) as client:
+        async with ops_endpoint(Metrics(), checks) as client:
             response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["not_ready"] == ["database"]
@@ -168,7 +168,7 @@ async def test_readyz_is_not_ready_when_the_checks_themselves_fail() -> None:
     async def broken() -> dict[str, bool]:
         raise RuntimeError("boom")
 
-    async with endpoint(Metrics(), broken) as client:
+    async with ops_endpoint(Metrics(), broken) as client:
         response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["not_ready"] == ["checks"]
@@ -219,7 +219,7 @@ async def test_metrics_exposes_every_family_after_the_pipeline_reports(sqlite_se
     metrics.watch_embedder_memo(lambda: memo[0])
     memo[0] = 125  # read at the scrape, not when watched
 
-    async with endpoint(metrics, always(), on_scrape=outbox_refresher(metrics, sqlite_sessions)) as client:
+    async with ops_endpoint(metrics, always(), on_scrape=outbox_refresher(metrics, sqlite_sessions)) as client:
         response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
@@ -278,7 +278,7 @@ async def test_outbox_gauges_come_from_the_alert_rows_at_each_scrape(sqlite_sess
 
     # Scrapes are coalesced for METRICS_CACHE_S; with 0, each scrape after the last ended reads anew.
     refresher = outbox_refresher(metrics, sqlite_sessions)
-    async with endpoint(metrics, always(), on_scrape=refresher, metrics_fresh_s=0.0) as client:
+    async with ops_endpoint(metrics, always(), on_scrape=refresher, metrics_fresh_s=0.0) as client:
         found = samples((await client.get("/metrics")).text)
         assert value(found, "monitor_outbox_pending_alerts", channel="slack") == 2
         assert value(found, "monitor_outbox_pending_alerts", channel="email") == 1
@@ -325,12 +325,26 @@ async def test_metrics_are_served_even_when_the_outbox_cannot_be_read() -> None:
     metrics.poll("not_modified", 0.1)
     refresher = outbox_refresher(metrics, make_session_factory(engine))
     try:
-        async with endpoint(metrics, always(), on_scrape=refresher) as client:
+        async with ops_endpoint(metrics, always(), on_scrape=refresher) as client:
             response = await client.get("/metrics")
     finally:
         engine.dispose()
     assert response.status_code == 200
     assert value(samples(response.text), "monitor_polls_total", outcome="not_modified") == 1
+
+
+async def test_metrics_with_a_token_asks_for_it_and_the_probes_stay_open() -> None:
+    token = "metrics-secret-0123456789"
+    async with ops_endpoint(Metrics(), always(database=True), metrics_token=token) as client:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {token}"}):
+            refused = await client.get("/metrics", headers=headers)
+            assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+            assert "monitor_polls" not in refused.text and token not in refused.text
+        assert (await client.head("/metrics")).status_code == 401
+        allowed = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert allowed.status_code == 200 and "monitor_polls" in allowed.text
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/readyz")).status_code == 200
 
 
 def test_each_metrics_has_its_own_registry() -> None:

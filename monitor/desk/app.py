@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from monitor.desk import alerts, articles, feedback, feeds, knowledge
 from monitor.desk.auth import CsrfRejected, NotAuthenticated, authenticate, csrf_protect, login_redirect, login_router
 from monitor.desk.context import DeskContext
+from monitor.desk.limits import EndedSessions
 
 API_PREFIX = "/api"
 # No script, style or frame from anywhere but the desk itself; nothing may frame the desk.
@@ -81,6 +82,7 @@ def create_app(desk: DeskContext, *, ops: APIRouter | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.desk = desk
+    app.state.ended_sessions = EndedSessions(desk.web.session_max_age)
     if ops is not None:
         app.include_router(ops)
     app.mount("/static", StaticFiles(directory=str(files("monitor.desk") / "static")), name="static")

@@ -11,11 +11,13 @@ its own, so API writes with one need none.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import ipaddress
 import logging
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
@@ -24,7 +26,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from monitor.config import DeskUser
 from monitor.desk.context import DeskContext, desk_context
+from monitor.desk.limits import EndedSessions, address_key
 from monitor.store.tokens import token_owner
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,43 @@ def _check_password(stored: str, password: str) -> bool:
         return False
 
 
+def _same(expected: object, given: object) -> bool:
+    """Whether two secrets match, in constant time; False for anything but two strings.
+    (compare_digest raises on non-ASCII str, which a forged token may well be.)"""
+    if not (isinstance(expected, str) and isinstance(given, str) and expected):
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+@lru_cache(maxsize=64)
+def _networks(trusted: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(net, strict=False) for net in trusted)
+
+
+def _is_trusted(address: str, desk: DeskContext) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in _networks(tuple(desk.web.trusted_proxies)))
+
+
+def client_address(request: Request, desk: DeskContext) -> str:
+    """The client's address: the peer's, or behind a trusted proxy the nearest untrusted address
+    in its X-Forwarded-For (so the login limit counts clients, not the proxy). The header is
+    ignored from anyone else: a client could write anything there."""
+    peer = request.client.host if request.client else "?"
+    if not _is_trusted(peer, desk):
+        return peer
+    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, desk):
+            return hop[:64]
+    return peer
+
+
 def _from_trusted_proxy(request: Request, desk: DeskContext) -> str | None:
     header = desk.web.trusted_proxy_header
     if not header or request.client is None:
@@ -70,13 +111,37 @@ def _from_trusted_proxy(request: Request, desk: DeskContext) -> str | None:
     name = request.headers.get(header, "").strip()
     if not name:
         return None
-    try:
-        address = ipaddress.ip_address(request.client.host)
-    except ValueError:
-        return None
-    if any(address in ipaddress.ip_network(net, strict=False) for net in desk.web.trusted_proxies):
-        return name[:100]
+    if _is_trusted(request.client.host, desk):
+        # The name lands in the audit trail and on pages (escaped): printable and bounded.
+        name = "".join(ch for ch in name if ch.isprintable())[:100]
+        return name or None
     log.warning("ignored %s header from an untrusted address", header, extra={"client": request.client.host})
+    return None
+
+
+def _fingerprint(user: DeskUser) -> str:
+    """Changes when the user's password hash does: a new password ends the sessions of the old."""
+    return hashlib.sha256(user.password_hash.get_secret_value().encode()).hexdigest()[:16]
+
+
+def _ended_sessions(request: Request) -> EndedSessions | None:
+    ended: EndedSessions | None = getattr(request.app.state, "ended_sessions", None)
+    return ended
+
+
+def _session_user(request: Request, desk: DeskContext) -> str | None:
+    """The user the session cookie names, if the session is still good: the user is still in
+    web.users with the same password, and the session was not ended by a logout."""
+    cookie = request.session  # the signed cookie's contents, not a database session
+    name, sid = cookie.get("user"), cookie.get("sid")
+    if not (isinstance(name, str) and isinstance(sid, str)):
+        return None
+    ended = _ended_sessions(request)
+    if ended is not None and sid in ended:
+        return None
+    for user in desk.web.users:
+        if user.name == name and _same(_fingerprint(user), cookie.get("pw")):
+            return name
     return None
 
 
@@ -97,8 +162,8 @@ async def authenticate(request: Request, desk: DeskContext = Depends(desk_contex
     if proxied is not None:
         csrf_token(request)  # a proxied analyst's forms need a token too
         return Analyst(proxied, "proxy")
-    user = request.session.get("user")
-    if isinstance(user, str) and any(u.name == user for u in desk.web.users):
+    user = _session_user(request, desk)
+    if user is not None:
         return Analyst(user, "session")
     raise NotAuthenticated("login required")
 
@@ -117,12 +182,12 @@ async def csrf_protect(request: Request, analyst: Analyst = Depends(authenticate
     if request.method in SAFE_METHODS or analyst.via == "token":
         return analyst
     expected = request.session.get(CSRF_FIELD)
-    given = request.headers.get(CSRF_HEADER)
+    given: object = request.headers.get(CSRF_HEADER)
     if given is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
-        given = (await request.form()).get(CSRF_FIELD)  # type: ignore[assignment]
-    if not (isinstance(expected, str) and isinstance(given, str) and hmac.compare_digest(expected, given)):
+        given = (await request.form()).get(CSRF_FIELD)
+    if not _same(expected, given):
         raise CsrfRejected("missing or wrong CSRF token")
     return analyst
 
@@ -130,6 +195,9 @@ async def csrf_protect(request: Request, analyst: Analyst = Depends(authenticate
 def _local_path(target: str | None) -> str:
     """Where to go after login: a path on this site only, never another origin."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    # Browsers drop tabs and newlines from URLs ("/\t/evil.example" becomes "//evil.example").
+    if any(ch <= " " or ch == "\x7f" for ch in target) or len(target) > 2000:
         return "/"
     parts = urlsplit(target)
     return "/" if parts.scheme or parts.netloc else target
@@ -155,15 +223,14 @@ def login_router() -> APIRouter:
         next: str = Form("/"),
         desk: DeskContext = Depends(desk_context),
     ) -> Response:
-        address = request.client.host if request.client else "?"
-        keys = (f"addr:{address}", f"user:{username}")
+        address = client_address(request, desk)
+        keys = (address_key(address), f"user:{username}")
         assert desk.limiter is not None
         wait = desk.limiter.retry_after(*keys)
         if wait > 0:
             log.warning("login refused: too many attempts", extra={"client": address})
             return _login_again(request, desk, next, "Too many failed logins. Try again later.", 429, wait)
-        expected = request.session.get(CSRF_FIELD)
-        if not (isinstance(expected, str) and hmac.compare_digest(expected, csrf_token_field)):
+        if not _same(request.session.get(CSRF_FIELD), csrf_token_field):
             return _login_again(request, desk, next, "The form expired. Please try again.", 403)
         user = None
         for candidate in desk.web.users:
@@ -177,13 +244,16 @@ def login_router() -> APIRouter:
             return _login_again(request, desk, next, "Wrong user name or password.", 401)
         desk.limiter.succeeded(*keys)
         request.session.clear()  # a new session for the new identity: no fixation
-        request.session["user"] = user.name
-        csrf_token(request)
+        request.session.update({"user": user.name, "sid": secrets.token_urlsafe(16), "pw": _fingerprint(user)})
+        csrf_token(request)  # a new CSRF token too: one learnt before the login is worthless
         log.info("login", extra={"analyst": user.name})
         return RedirectResponse(_local_path(next), status_code=303)
 
     @router.post("/logout", dependencies=[Depends(csrf_protect)])
     async def logout(request: Request) -> Response:
+        ended, sid = _ended_sessions(request), request.session.get("sid")
+        if ended is not None and isinstance(sid, str):
+            ended.end(sid)  # a copy of the cookie kept elsewhere is refused from now on
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 

@@ -14,8 +14,10 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import h11
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,65 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 5.0
 # Request heads longer than this are refused.
 MAX_HEAD_BYTES = 16 * 1024
+
+
+# What a connection over the cap gets before it is closed: the old endpoint's answer, with a hint.
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 5\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy\n"
+)
+
+
+def _bounded_protocol(max_connections: int, request_timeout_s: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with two limits it lacks. Connections beyond MAX_CONNECTIONS are
+    answered 503 and closed at once (uvicorn holds them open and answers 503 only to a request).
+    A client that sends nothing within REQUEST_TIMEOUT_S of connecting, or that has not sent a
+    whole request (head and body) within REQUEST_TIMEOUT_S of its first byte, is dropped (uvicorn
+    waits for ever for both). So a flood of idle or slow clients holds at most MAX_CONNECTIONS
+    descriptors, each for a few seconds, and /healthz answers again after it."""
+
+    class BoundedH11Protocol(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+        # Whether the current request has begun to arrive (its deadline then runs from there).
+        _receiving = False
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > max_connections:
+                transport.write(_BUSY)
+                transport.close()
+                return
+            self._arm_deadline()
+
+        def data_received(self, data: bytes) -> None:
+            if not self._receiving and self.conn.their_state is h11.IDLE:
+                # A kept-alive connection may have idled a while before this request: it gets
+                # the whole timeout from its first byte.
+                self._receiving = True
+                self._arm_deadline()
+            super().data_received(data)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._receiving = False  # uvicorn's keep-alive timeout covers the idle time until the next
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def _arm_deadline(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(request_timeout_s, self._overdue)
+
+        def _overdue(self) -> None:
+            # IDLE: no whole request head yet; SEND_BODY: its body still arriving (the desk takes
+            # small forms, not uploads). A request being answered (DONE) is never cut short.
+            if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+                self.transport.close()
+
+    return BoundedH11Protocol
 
 
 class _Server(uvicorn.Server):
@@ -66,17 +127,22 @@ class RunningServer:
         self.sock.close()
 
 
-async def start_server(app: FastAPI, host: str, port: int, *, max_connections: int = 32) -> RunningServer:
+async def start_server(
+    app: FastAPI, host: str, port: int, *, max_connections: int = 32, request_timeout_s: float = REQUEST_TIMEOUT_S
+) -> RunningServer:
     """Serve APP on HOST:PORT (0 picks a free port) until `stop()`; returns once it listens."""
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
-        # Beyond this many connections at once uvicorn answers 503: idle clients cannot use up the
-        # file descriptors that fetches, SQLite and SMTP need.
-        limit_concurrency=max_connections,
+        # Beyond max_connections at once a connection is answered 503 and closed (the protocol
+        # above): idle clients cannot use up the file descriptors that fetches, SQLite and SMTP
+        # need. uvicorn's own limit, one higher, then never answers a connection within the cap.
+        http=_bounded_protocol(max_connections, request_timeout_s),
+        limit_concurrency=max_connections + 1,
         backlog=max_connections,
-        timeout_keep_alive=REQUEST_TIMEOUT_S,
+        timeout_keep_alive=request_timeout_s,
+        # h11 explicitly (the protocol above): its head size limit holds whatever else is installed.
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         # The service logs as JSON lines itself; uvicorn's access log would repeat every probe.
         log_config=None,

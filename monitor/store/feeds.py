@@ -3,6 +3,7 @@ what a refresh needs of a feed read before its (slow) fetch."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +14,9 @@ from sqlalchemy.orm import Session
 from monitor.config import MIN_POLL_INTERVAL_S, FeedConfig
 from monitor.store.db import SessionFactory
 from monitor.store.lease import take_leases
-from monitor.store.models import Feed
+from monitor.store.models import Feed, Feedback
+
+log = logging.getLogger(__name__)
 
 # A claimed feed is hidden from other pollers this long; its refresh then sets the real time.
 # Longer than any fetch (bounded by poll.timeout), so a crash mid-refresh only delays the feed.
@@ -93,11 +96,11 @@ def _apply_config(feed: Feed, config: FeedConfig, now: datetime) -> None:
 
 
 def claim_due_feeds(session: Session, now: datetime, limit: int, lease_s: float = CLAIM_LEASE_S) -> list[int]:
-    """Ids of active feeds due by now, oldest first, leased to this poller; the caller commits."""
+    """Ids of active, unpaused feeds due by now, oldest first, leased to this poller; the caller commits."""
     return take_leases(
         session,
         Feed.id,
-        where=Feed.active.is_(True) & (Feed.next_poll_at <= now),
+        where=Feed.active.is_(True) & Feed.paused_at.is_(None) & (Feed.next_poll_at <= now),
         values={"next_poll_at": now + timedelta(seconds=lease_s)},
         order_by=(Feed.next_poll_at, Feed.id),
         limit=limit,
@@ -116,15 +119,24 @@ def claim_due_targets(sessions: SessionFactory, now: datetime, limit: int, lease
 
 
 def named_targets(sessions: SessionFactory, only_feed: str | None) -> list[FeedTarget]:
-    """Every active feed, or the one named, whether due or not (`monitor poll --once`)."""
+    """Every active feed, or the one named, whether due or not (`monitor poll --once`); a feed an
+    analyst paused is left alone, and said to be when it is the one named."""
     with sessions() as session:
         query = _TARGET_COLUMNS.where(Feed.active.is_(True))
         if only_feed is not None:
             rows = session.execute(query.where(Feed.name == only_feed)).all()
             if not rows:
                 raise LookupError(f"poll: no active feed named {only_feed!r}")
+            paused_by = session.scalar(
+                select(Feed.paused_by).where(Feed.name == only_feed, Feed.paused_at.is_not(None))
+            )
+            if paused_by is not None:
+                log.warning(
+                    "poll: the feed is paused on the desk; not polled", extra={"feed": only_feed, "by": paused_by}
+                )
+                return []
         else:
-            rows = session.execute(query.order_by(Feed.id)).all()
+            rows = session.execute(query.where(Feed.paused_at.is_(None)).order_by(Feed.id)).all()
         return [FeedTarget(*row) for row in rows]
 
 
@@ -148,3 +160,42 @@ def feed_row(session: Session, feed_id: int) -> Feed:
     if feed is None:
         raise LookupError(f"refresh: feed {feed_id} disappeared during the refresh")
     return feed
+
+
+def all_feeds(session: Session) -> list[Feed]:
+    """Every feed row by name, those removed from the configuration too (the desk's feeds page)."""
+    return list(session.scalars(select(Feed).order_by(Feed.active.desc(), Feed.name, Feed.id)))
+
+
+def pause_feed(session: Session, feed_id: int, actor: str, now: datetime) -> Feed:
+    """Stop polling FEED_ID until resumed, recording who did it in the audit trail; the caller
+    commits. Pausing a paused feed changes nothing. LookupError when there is no such feed."""
+    feed = _feed_for_update(session, feed_id)
+    if feed.paused_at is None:
+        feed.paused_at, feed.paused_by = now, actor
+        _audit(session, "pause", actor, feed, now)
+    return feed
+
+
+def resume_feed(session: Session, feed_id: int, actor: str, now: datetime) -> Feed:
+    """Poll FEED_ID again, at once if it fell due while paused; audited; the caller commits."""
+    feed = _feed_for_update(session, feed_id)
+    if feed.paused_at is not None:
+        _audit(session, "resume", actor, feed, now, paused_by=feed.paused_by)
+        feed.paused_at, feed.paused_by = None, None
+        feed.next_poll_at = min(feed.next_poll_at, now)
+    return feed
+
+
+def _feed_for_update(session: Session, feed_id: int) -> Feed:
+    # FOR UPDATE on PostgreSQL: two analysts pausing at once write one audit row, not two.
+    feed = session.scalar(select(Feed).where(Feed.id == feed_id).with_for_update())
+    if feed is None:
+        raise LookupError(f"no feed with id {feed_id}")
+    return feed
+
+
+def _audit(session: Session, action: str, actor: str, feed: Feed, now: datetime, **extra: object) -> None:
+    detail = {"feed_id": feed.id, "feed": feed.name, **extra}
+    session.add(Feedback(actor=actor, action=action, detail=detail, created_at=now))
+    session.flush()

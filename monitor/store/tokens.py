@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -16,6 +16,9 @@ from sqlalchemy.orm import Session
 from monitor.store.models import ApiToken
 
 TOKEN_PREFIX = "mon_"
+# last_used_at is written at most this often per token: a script's every call is not a write
+# (on SQLite, each write takes the database's one write lock).
+USE_RECORD_INTERVAL = timedelta(minutes=1)
 
 
 def digest(token: str) -> str:
@@ -46,7 +49,8 @@ def token_owner(session: Session, token: str, now: datetime) -> str | None:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token), ApiToken.revoked_at.is_(None)))
     if row is None:
         return None
-    row.last_used_at = now
+    if row.last_used_at is None or now - row.last_used_at >= USE_RECORD_INTERVAL:
+        row.last_used_at = now
     return row.name
 
 
