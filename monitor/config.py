@@ -437,7 +437,7 @@ class WebSettings(StrictModel):
     # shared between replicas, so set it (from a secret) when running more than one.
     session_secret: SecretStr | None = None
     session_max_age: Duration = 12 * 3600.0
-    # Secure cookies: "auto" sets them when base_url is https or the request came over TLS.
+    # Secure cookies: "auto" sets them when base_url is https (a desk behind a TLS proxy says so there).
     secure_cookies: Literal["auto", "always", "never"] = "auto"
     # Failed logins allowed per client address and per user name within login_window.
     login_attempts: int = Field(default=5, ge=1, le=1000)

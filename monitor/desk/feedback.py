@@ -239,7 +239,7 @@ def pages() -> APIRouter:
         before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     ) -> Response:
         page = _trail(desk, None, None, None, before, desk.web.page_size)
-        return render(request, "feedback.html", analyst, "", page=page)
+        return render(request, "feedback.html", analyst, "feedback", page=page)
 
     return router
 
