@@ -37,7 +37,7 @@ COPY config/monitor.yaml /config/monitor.yaml
 COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/docker-entrypoint
 USER 10001:10001
 VOLUME ["/data"]
-# /healthz, /readyz and /metrics (http.port).
+# The analysts' desk, its API, /healthz, /readyz and /metrics (http.port).
 EXPOSE 8000
 # Ready = database reachable, model loaded, scheduler running; loading the model takes a while.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=3m --retries=3 \
