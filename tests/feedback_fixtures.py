@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
+from support.passwords import quick_hash as hash_password
 
 from monitor.config import DeskUser, WebSettings
 from monitor.desk.app import create_app
-from monitor.desk.auth import hash_password
 from monitor.desk.context import DeskContext
 from monitor.store.db import SessionFactory
 from monitor.store.models import Article, FactMatch, Feed, Finding, KnownFact

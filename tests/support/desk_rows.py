@@ -18,13 +18,13 @@ from sqlalchemy import select
 from monitor import outbox
 from monitor.config import DeskUser, WebSettings
 from monitor.desk.app import create_app
-from monitor.desk.auth import hash_password
 from monitor.desk.context import DeskContext
 from monitor.outbox import AlertContent, AlsoReported, Delivery, DeliveryStatus, FindingView, RetryPolicy
 from monitor.store.articles import store_entries
 from monitor.store.db import SessionFactory
 from monitor.store.models import Alert, Article, Feed
 from monitor.store.verdicts import FindingRow, add_findings, record_failure, record_verdict, verdict
+from support.passwords import quick_hash as hash_password
 
 PASSWORD = "correct horse battery staple"
 # One hash for the run: argon2 is slow on purpose.

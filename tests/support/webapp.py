@@ -16,7 +16,6 @@ from fastapi import FastAPI
 
 from monitor.config import WebSettings
 from monitor.desk.app import create_app
-from monitor.desk.auth import hash_password
 from monitor.desk.context import DeskContext
 from monitor.desk.ops import ops_router
 from monitor.desk.server import start_server
@@ -24,6 +23,7 @@ from monitor.metrics import Metrics
 from monitor.outbox import AlertContent, FindingView, outbox_rows
 from monitor.store.db import SessionFactory, make_engine, make_session_factory
 from monitor.store.models import Article, ArticleStatus, Feed, Finding, KnownFact
+from support.passwords import quick_hash as hash_password
 
 Checks = Callable[[], Awaitable[Mapping[str, bool]]]
 
