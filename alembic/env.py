@@ -6,8 +6,15 @@ from sqlalchemy import Engine
 
 from alembic import context
 from monitor.store.models import Base
+from monitor.store.search import is_search_object
 
 target_metadata = Base.metadata
+
+
+def _declared_in_the_models(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    # Autogenerate must not propose dropping the word search's FTS5 tables or expression index
+    # (migration 0005): the models cannot declare them.
+    return not is_search_object(name)
 
 
 def _engine() -> Engine:
@@ -29,6 +36,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=_declared_in_the_models,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -133,6 +133,11 @@ class Article(Base):
         # One article however many feeds carry it: the same canonical URL or the same global guid.
         Index("ux_articles_url_hash", "url_hash", unique=True),
         Index("ux_articles_guid_hash", "guid_hash", unique=True),
+        # The desk's article lists: by date, and by verdict newest first (migration 0005). The word
+        # search's FTS5 table (SQLite) and GIN index (PostgreSQL) live beside them, undeclared here.
+        Index("ix_articles_published_at", "published_at"),
+        Index("ix_articles_fetched_at", "fetched_at"),
+        Index("ix_articles_relevant_id", "relevant", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -225,6 +230,11 @@ class Finding(Base):
     """Something an article brought that the knowledge base did not hold."""
 
     __tablename__ = "findings"
+    # The desk's alert filters by finding kind and country (migration 0005).
+    __table_args__ = (
+        Index("ix_findings_kind_country", "kind", "country"),
+        Index("ix_findings_country", "country"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
