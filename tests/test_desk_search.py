@@ -3,6 +3,8 @@ every word required, newest first, keyset pages, hostile words harmless, the ind
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -196,3 +198,30 @@ def test_the_migration_indexes_earlier_rows_on_postgresql(empty_postgres: str) -
     finally:
         upgrade(engine)  # the next test finds the schema at head, whatever happened here
         engine.dispose()
+
+
+def _all_pages(sessions: SessionFactory, words: str, limit: int) -> list[int]:
+    found: list[int] = []
+    while True:
+        page = _search(sessions, words, limit=limit, before_id=found[-1] if found else None)
+        found += page
+        if len(page) < limit:
+            return found
+
+
+def test_search_agrees_with_the_text_itself_over_a_filled_database(sessions: SessionFactory) -> None:
+    """bench/desk.py's filler at a small volume: every page of a search, put together, is exactly
+    the articles whose words include the query's, newest first."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from desk_fill import Volume, fill
+
+    filled = fill(sessions, Volume(articles=400, alerts=20, facts=100, matches=100, feedback=5), keep_texts=True)
+    tokens = {article_id: set(re.findall(r"[^\W_]+", text.lower())) for article_id, text in filled.texts.items()}
+
+    def truth(*words: str) -> list[int]:
+        return sorted((i for i, have in tokens.items() if all(w in have for w in words)), reverse=True)
+
+    for words in [(filled.common_word,), (filled.rare_word,), (filled.common_word, filled.rare_word), ("russia",)]:
+        expected = truth(*words)
+        assert 0 < len(expected) < len(tokens) or words == (filled.common_word,), words
+        assert _all_pages(sessions, " ".join(words), limit=7) == expected, words
