@@ -12,8 +12,8 @@ target_metadata = Base.metadata
 
 
 def _declared_in_the_models(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    # Autogenerate must not propose dropping the word search's FTS5 tables or expression index
-    # (migration 0005): the models cannot declare them.
+    # Autogenerate must not propose dropping the word search's objects (migration 0005): FTS5
+    # tables on SQLite, a vector column and its index on PostgreSQL. The models do not declare them.
     return not is_search_object(name)
 
 

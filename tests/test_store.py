@@ -16,8 +16,9 @@ from monitor.store.search import is_search_object
 
 
 def _declared_in_the_models(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    """The word search's FTS5 tables and expression index are the migration's alone (see
-    monitor/store/search.py): SQLAlchemy models cannot declare a virtual table or its triggers."""
+    """The word search's FTS5 tables (SQLite) and vector column and index (PostgreSQL) are the
+    migration's alone (see monitor/store/search.py): the models cannot declare a virtual table, and
+    leave the vector out so that the ORM never loads it."""
     return not is_search_object(name)
 
 
