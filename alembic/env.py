@@ -5,16 +5,14 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from alembic import context
-from monitor.store.models import Base
-from monitor.store.search import is_search_object
+from monitor.store.models import Base, migration_only
 
 target_metadata = Base.metadata
 
 
 def _declared_in_the_models(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    # Autogenerate must not propose dropping the word search's objects (migration 0005): FTS5
-    # tables on SQLite, a vector column and its index on PostgreSQL. The models do not declare them.
-    return not is_search_object(name)
+    # Autogenerate must not propose dropping what the models cannot declare (models.MIGRATION_ONLY).
+    return not migration_only(name)
 
 
 def _engine() -> Engine:

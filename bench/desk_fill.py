@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.outbox import AlertContent, AlsoReported, FindingView, outbox_rows
@@ -333,6 +333,9 @@ def fill(sessions: SessionFactory, volume: Volume, *, seed: int = 16, keep_texts
         others = [row for row in relevant if row["id"] not in alerted_ids]
         follows = [(row, rng.choice(alerted)) for row in others[: len(others) // 5]] if alerted else []
         _also_reported(session, follows, names)
+        same_story = [{"id": row["id"], "same_story_as_id": original["id"]} for row, original in follows]
+        for chunk in _chunks(same_story):
+            session.execute(update(Article), chunk)
         _bulk(session, FactMatch, _matches(rng, volume, relevant_ids, facts, now))
         _bulk(session, Feedback, _feedback(rng, volume, alerted, fact_ids, now))
     return Filled(

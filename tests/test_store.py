@@ -11,15 +11,13 @@ from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from monitor.store.db import SessionFactory, current_revision, make_engine, upgrade
-from monitor.store.models import Alert, Article, Base, Feed, KnownFact
-from monitor.store.search import is_search_object
+from monitor.store.models import Alert, Article, Base, Feed, KnownFact, migration_only
 
 
 def _declared_in_the_models(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    """The word search's FTS5 tables (SQLite) and vector column and index (PostgreSQL) are the
-    migration's alone (see monitor/store/search.py): the models cannot declare a virtual table, and
-    leave the vector out so that the ORM never loads it."""
-    return not is_search_object(name)
+    """The objects only migrations make (models.MIGRATION_ONLY): FTS5's virtual tables, the search
+    vector, PostgreSQL's expression index."""
+    return not migration_only(name)
 
 
 def test_migrations_create_every_table_and_match_the_models(engine: Engine) -> None:

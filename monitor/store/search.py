@@ -82,10 +82,3 @@ def search_article_ids(session: Session, words: str, *, limit: int, before_id: i
             + " ORDER BY id DESC LIMIT :limit"
         )
     return [int(row_id) for row_id in session.scalars(text(sql), params)]
-
-
-def is_search_object(name: str | None) -> bool:
-    """True for the search's own objects, which the models do not declare (FTS5's virtual table and
-    its shadow tables; PostgreSQL's vector column and its index): what a models-vs-database
-    comparison skips."""
-    return bool(name) and (str(name) in (PG_VECTOR_COLUMN, PG_VECTOR_INDEX) or str(name).startswith(FTS_TABLE))
