@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,16 +193,24 @@ def _deep_cursor(client: httpx.Client, parameter: str, pages: int) -> str | None
 
 def routes(filled: Filled, api: httpx.Client) -> list[Route]:
     kind, country = filled.kind_country
+    until = (datetime.now(UTC) - timedelta(days=300)).date().isoformat()
     step = max(1, len(filled.alert_ids) // 20)
     alerts = [f"/alerts/{alert_id}" for alert_id in filled.alert_ids[::step]] or ["/alerts/1"]
     found = [
         Route("/healthz (baseline)", ["/healthz"], api=True),
         Route("/alerts", ["/alerts"], api=False),
         Route(f"/alerts?kind={kind}&country={country}", [f"/alerts?kind={kind}&country={country}"], api=False),
+        Route("/alerts?status=dead", ["/alerts?status=dead"], api=False),
         Route("/alerts/{id}", alerts, api=False),
         Route("/articles", ["/articles"], api=False),
         Route(f"/articles?q={filled.rare_word}", [f"/articles?q={filled.rare_word}"], api=False),
         Route(f"/articles?q={filled.common_word} (in most)", [f"/articles?q={filled.common_word}"], api=False),
+        Route("/articles?verdict=relevant", ["/articles?verdict=relevant"], api=False),
+        # A search narrowed by date: the search's hits are read newest first and filtered, so
+        # words common in older articles only cost the most.
+        Route(
+            f"/articles?q={filled.rare_word}&until=-300d", [f"/articles?q={filled.rare_word}&until={until}"], api=False
+        ),
         Route("/knowledge", ["/knowledge"], api=False),
         Route(f"/knowledge?q={filled.fact_word}", [f"/knowledge?q={filled.fact_word}"], api=False),
         Route("/feeds", ["/feeds"], api=False),
@@ -216,7 +225,7 @@ def routes(filled: Filled, api: httpx.Client) -> list[Route]:
         deep.status = "skipped: no cursor parameter or no 20th page"
     else:
         deep.paths = [str(httpx.URL("/api/alerts", params={parameter: cursor}))]
-    found.insert(11, deep)
+    found.insert(next(i for i, r in enumerate(found) if r.label == "/api/alerts") + 1, deep)
     return found
 
 
