@@ -9,10 +9,12 @@ Word search (monitor/store/search.py):
   the rows already there and kept current by triggers. The update trigger fires only when title
   or text is set, not on every verdict, lease or status write. A later migration that rebuilds
   the articles table (a batch "move and copy") drops these triggers and must create them again.
+  Indexing the rows already there takes about 10 s per 100,000 articles.
 - PostgreSQL: a stored generated column search_vector, to_tsvector('simple', title || ' ' || text),
   with a GIN index; PostgreSQL computes it on insert and on update of title or text. A GIN index
   over the expression alone was measured 40 to 10,000 times slower for common words (see
-  monitor/store/search.py). Adding the column rewrites the table: about 40 s per 100,000 articles.
+  monitor/store/search.py). Adding the column rewrites the table, locked meanwhile: about 40 s
+  per 100,000 articles.
 
 The indexes serve the desk's lists newest first with their filters, checked with EXPLAIN on
 both databases over bench/desk.py's volume (100,000 articles, 5,000 alerts, 20,000 facts).
