@@ -5,9 +5,14 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from alembic import context
-from monitor.store.models import Base
+from monitor.store.models import Base, migration_only
 
 target_metadata = Base.metadata
+
+
+def _declared_in_the_models(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    # Autogenerate must not propose dropping what the models cannot declare (models.MIGRATION_ONLY).
+    return not migration_only(name)
 
 
 def _engine() -> Engine:
@@ -29,6 +34,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=_declared_in_the_models,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -29,9 +29,7 @@ def upgrade() -> None:
     with op.batch_alter_table("feeds", schema=None) as batch_op:
         batch_op.add_column(sa.Column("adaptive_interval_s", sa.Float(), nullable=True))
         batch_op.add_column(sa.Column("failing_since", sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(
-            sa.Column("failing_alerted", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+        batch_op.add_column(sa.Column("failing_alerted", sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table("articles", schema=None) as batch_op:
         batch_op.add_column(sa.Column("truncated", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column("url_hash", sa.String(length=64), nullable=True))
