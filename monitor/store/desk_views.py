@@ -20,11 +20,7 @@ from sqlalchemy.orm import Session
 
 from monitor.outbox import ClosestAllegation, FindingView, PayloadKind
 from monitor.store.models import Alert, Article, ArticleFeed, ArticleStatus, Feed, Finding
-
-try:  # helper D's full-text search (FTS5 / tsvector); a LIKE scan stands in until it is merged
-    from monitor.store.search import search_article_ids  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - removed with the stand-in below
-    search_article_ids = None
+from monitor.store.search import search_article_ids
 
 # Same-story articles shown on an alert's page; a story carried by more outlets is cut here.
 SAME_STORY_MAX = 50
@@ -361,12 +357,11 @@ def _searched(
 ) -> tuple[list[int], str | None]:
     """The ids of a page of articles that match WORDS and CONDITIONS: the search's hits, newest
     first, read in rounds and kept when they pass the other filters."""
-    search = search_article_ids or like_search
     chunk = min(500, max(limit + 1, 100))
     kept: list[int] = []
     cursor = before
     for _ in range(SEARCH_ROUNDS):
-        hits = search(session, words, limit=chunk, before_id=cursor)
+        hits = search_article_ids(session, words, limit=chunk, before_id=cursor)
         passing = set(session.scalars(select(Article.id).where(Article.id.in_(hits), *conditions))) if hits else set()
         for hit in hits:
             if hit in passing:
@@ -378,18 +373,6 @@ def _searched(
         cursor = hits[-1]
     # Rounds spent: a short page, and a cursor that resumes the search after the last hit read.
     return kept, str(cursor)
-
-
-def like_search(session: Session, words: str, *, limit: int, before_id: int | None = None) -> list[int]:
-    """Stand-in for monitor.store.search (helper D): every word in the title or the text, newest
-    first. A full scan; the real search uses the full-text indexes."""
-    conditions: list[ColumnElement[bool]] = []
-    for word in words.split()[:10]:
-        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(or_(Article.title.ilike(pattern, escape="\\"), Article.text.ilike(pattern, escape="\\")))
-    if before_id is not None:
-        conditions.append(Article.id < before_id)
-    return list(session.scalars(select(Article.id).where(*conditions).order_by(Article.id.desc()).limit(limit)))
 
 
 def article_detail(session: Session, article_id: int) -> ArticleDetail | None:
