@@ -96,7 +96,9 @@ class _Server(uvicorn.Server):
 def _listen(host: str, port: int, backlog: int) -> socket.socket:
     """The listening socket, bound here so that a taken port is an OSError, not uvicorn's exit."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets whose proto says TCP; without it every
+    # keep-alive answer waits about 40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
