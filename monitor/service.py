@@ -223,7 +223,12 @@ def web_app(service: Service, scheduler: SchedulerLike | None) -> FastAPI:
 
 
 async def serve_web(service: Service, scheduler: SchedulerLike | None) -> RunningServer:
-    http = service.settings.http
+    http, web = service.settings.http, service.settings.web
+    if web.enabled and not web.users and not web.trusted_proxy_header:
+        log.warning(
+            "the desk has no analysts: set web.users (hashes from `monitor web hash-password`) or "
+            "web.trusted_proxy_header; only API tokens get in"
+        )
     return await start_server(web_app(service, scheduler), http.host, http.port, max_connections=http.max_connections)
 
 
