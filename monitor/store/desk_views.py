@@ -296,7 +296,9 @@ def alert_detail(session: Session, article_id: int) -> AlertDetail | None:
 
 def _same_story(session: Session, article_id: int) -> list[StoryArticle]:
     original = session.scalar(select(Article.same_story_as_id).where(Article.id == article_id))
-    related = or_(Article.same_story_as_id == article_id, Article.id == original)
+    related = Article.same_story_as_id == article_id
+    if original is not None:
+        related = or_(related, Article.id == original)
     rows = session.execute(
         select(Article.id, Article.title, Article.url, Feed.name, Article.published_at)
         .join(Feed, Feed.id == Article.feed_id)

@@ -142,16 +142,20 @@ def list_facts(
 ) -> tuple[list[FactView], str | None]:
     """One page of facts, countries then targets then denials, each kind oldest first; and the
     cursor of the next page (None on the last)."""
-    query = (
-        select(KnownFact, Article.title, _RANK.label("rank"))
-        .outerjoin(Article, Article.id == KnownFact.article_id)
-        .where(*_where(chosen))
-    )
+    query = select(KnownFact.id).where(*_where(chosen))
     start = parse_cursor(after)
     if start is not None:
         rank, fact_id = start
         query = query.where(or_(_RANK > rank, and_(_RANK == rank, KnownFact.id > fact_id)))
-    rows = list(session.execute(query.order_by(_RANK, KnownFact.id).limit(limit + 1)))
+    page = query.order_by(_RANK, KnownFact.id).limit(limit + 1).subquery()
+    rows = list(
+        session.execute(
+            select(KnownFact, Article.title, _RANK.label("rank"))
+            .join(page, page.c.id == KnownFact.id)
+            .outerjoin(Article, Article.id == KnownFact.article_id)
+            .order_by(_RANK, KnownFact.id)
+        )
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     following = f"{rows[-1].rank}.{rows[-1][0].id}" if more and rows else None
