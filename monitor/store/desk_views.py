@@ -24,9 +24,6 @@ from monitor.store.search import search_article_ids
 
 # Same-story articles shown on an alert's page; a story carried by more outlets is cut here.
 SAME_STORY_MAX = 50
-# A word search with other filters reads the search's hits in rounds until a page is full; past
-# this many rounds it hands back a short page and a cursor, so that one request stays bounded.
-SEARCH_ROUNDS = 10
 
 
 class Verdict(StrEnum):
@@ -357,24 +354,10 @@ def list_articles(
 def _searched(
     session: Session, words: str, conditions: list[ColumnElement[bool]], *, limit: int, before: int | None
 ) -> tuple[list[int], str | None]:
-    """The ids of a page of articles that match WORDS and CONDITIONS: the search's hits, newest
-    first, read in rounds and kept when they pass the other filters."""
-    chunk = min(500, max(limit + 1, 100))
-    kept: list[int] = []
-    cursor = before
-    for _ in range(SEARCH_ROUNDS):
-        hits = search_article_ids(session, words, limit=chunk, before_id=cursor)
-        passing = set(session.scalars(select(Article.id).where(Article.id.in_(hits), *conditions))) if hits else set()
-        for hit in hits:
-            if hit in passing:
-                kept.append(hit)
-                if len(kept) > limit:
-                    return _page(kept, limit)
-        if len(hits) < chunk:
-            return kept, None
-        cursor = hits[-1]
-    # Rounds spent: a short page, and a cursor that resumes the search after the last hit read.
-    return kept, str(cursor)
+    """The ids of a page of articles that match WORDS and CONDITIONS, newest first: one query, the
+    other filters applied by the search itself (so that a filter few hits pass costs no rounds)."""
+    hits = search_article_ids(session, words, limit=limit + 1, before_id=before, where=conditions)
+    return _page(hits, limit)
 
 
 def article_detail(session: Session, article_id: int) -> ArticleDetail | None:
