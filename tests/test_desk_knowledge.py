@@ -96,3 +96,44 @@ def test_a_seed_rebuild_keeps_the_facts_analysts_spoke_of(sessions: SessionFacto
         assert seeds["Russia"].id == rows.seed_country and seeds["Russia"].retired_by == "ana"
         assert seeds["Russia"].evidence == "Russia did it."
         assert session.get(Finding, rows.finding).closest_fact_id is None  # its seed target is gone
+
+
+def test_words_are_found_in_any_case_and_any_of_the_three_texts(sessions: SessionFactory) -> None:
+    """Each word in the value, the about or the evidence, whatever its case (both databases search
+    differently: SQLite's LIKE per column, PostgreSQL one lowered text with a trigram index)."""
+    from monitor.store.facts_view import FactFilter, kind_counts, list_facts
+
+    facts = {
+        "grid": KnownFact(
+            kind="target", value="Power GRID", evidence="Zürich outage", source_kind="seed", source_ref="s"
+        ),
+        "lock": KnownFact(kind="target", value="grid", about="", evidence="Lock", source_kind="seed", source_ref="s"),
+        "denial": KnownFact(
+            kind="denial",
+            value="Kremlin",
+            about="GridWatch hack",
+            evidence="denied it",
+            source_kind="seed",
+            source_ref="s",
+        ),
+    }
+    with sessions.begin() as session:
+        session.add_all(facts.values())
+        session.flush()
+        ids = {name: fact.id for name, fact in facts.items()}
+
+    def found(words: str) -> set[str]:
+        with sessions() as session:
+            views, _ = list_facts(session, FactFilter(words=words), limit=50)
+            counts = kind_counts(session, FactFilter(words=words))
+        assert sum(counts.values()) == len(views)
+        return {name for name, fact_id in ids.items() if fact_id in {view.id for view in views}}
+
+    assert found("grid") == {"grid", "lock", "denial"}
+    assert found("GrId power") == {"grid"}
+    assert found("zürich OUTAGE") == {"grid"}
+    assert found("gridwatch DENIED") == {"denial"}
+    assert found("grid lock") == {"lock"}
+    # A word never spans two of the texts.
+    assert found("gridlock") == set() and found("kremlingrid") == set()
+    assert found("50%") == set() and found("g_id") == set()
