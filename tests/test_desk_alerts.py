@@ -131,6 +131,11 @@ async def test_the_cursor_walks_every_alert_exactly_once(sessions: SessionFactor
         pages = await walk(client, "/api/alerts", {"limit": "2", "kind": "target"})
         assert [len(page) for page in pages] == [2, 2, 2, 2]
         assert [i for page in pages for i in page] == sorted([*extra, newsroom.ohio], reverse=True)
+        # Each article once however many channels carry it, with a filter on their rows too.
+        pages = await walk(client, "/api/alerts", {"limit": "2", "status": "pending"})
+        assert [i for page in pages for i in page] == everything
+        pages = await walk(client, "/api/alerts", {"limit": "1", "status": "delivered", "until": "2024-10-12"})
+        assert [i for page in pages for i in page] == [newsroom.korea]
         # A page exactly full at the end says so: no empty page after it.
         pages = await walk(client, "/api/alerts", {"limit": "5", "since": "2024-10-10"})
         assert [len(page) for page in pages] == [5, 2]

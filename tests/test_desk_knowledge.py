@@ -4,9 +4,18 @@ searchable and filterable, paged by key; untrusted evidence escaped."""
 from __future__ import annotations
 
 from markupsafe import escape
-from sqlalchemy import select
+from sqlalchemy import event, inspect, select
 
-from monitor.store.db import SessionFactory
+from alembic import command
+from monitor.store.db import (
+    SessionFactory,
+    alembic_config,
+    current_revision,
+    make_engine,
+    make_session_factory,
+    upgrade,
+)
+from monitor.store.facts_view import FactFilter, kind_counts, list_facts
 from monitor.store.models import Finding, KnownFact
 from tests.feedback_fixtures import add_rows, api_token, desk_client, log_in
 
@@ -96,3 +105,73 @@ def test_a_seed_rebuild_keeps_the_facts_analysts_spoke_of(sessions: SessionFacto
         assert seeds["Russia"].id == rows.seed_country and seeds["Russia"].retired_by == "ana"
         assert seeds["Russia"].evidence == "Russia did it."
         assert session.get(Finding, rows.finding).closest_fact_id is None  # its seed target is gone
+
+
+def test_words_are_found_in_any_case_and_any_of_the_three_texts(sessions: SessionFactory) -> None:
+    """Each word in the value, the about or the evidence, whatever its case (both databases search
+    differently: SQLite's LIKE per column, PostgreSQL one lowered text with a trigram index)."""
+    facts = {
+        "grid": KnownFact(
+            kind="target", value="Power GRID", evidence="Zürich outage", source_kind="seed", source_ref="s"
+        ),
+        "lock": KnownFact(kind="target", value="grid", about="", evidence="Lock", source_kind="seed", source_ref="s"),
+        "denial": KnownFact(
+            kind="denial",
+            value="Kremlin",
+            about="GridWatch hack",
+            evidence="denied it",
+            source_kind="seed",
+            source_ref="s",
+        ),
+    }
+    with sessions.begin() as session:
+        session.add_all(facts.values())
+        session.flush()
+        ids = {name: fact.id for name, fact in facts.items()}
+
+    def found(words: str) -> set[str]:
+        with sessions() as session:
+            views, _ = list_facts(session, FactFilter(words=words), limit=50)
+            counts = kind_counts(session, FactFilter(words=words))
+        assert sum(counts.values()) == len(views)
+        return {name for name, fact_id in ids.items() if fact_id in {view.id for view in views}}
+
+    assert found("grid") == {"grid", "lock", "denial"}
+    assert found("GrId power") == {"grid"}
+    assert found("zürich OUTAGE") == {"grid"}
+    assert found("gridwatch DENIED") == {"denial"}
+    assert found("grid lock") == {"lock"}
+    # A word never spans two of the texts.
+    assert found("gridlock") == set() and found("kremlingrid") == set()
+    assert found("50%") == set() and found("g_id") == set()
+
+
+def test_the_fact_index_migration_goes_on_where_pg_trgm_cannot_be_created(empty_postgres: str) -> None:
+    """Migration 0006 on a server that refuses the extension: no index, the search works the same."""
+    engine = make_engine(empty_postgres)
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def refuse(_conn: object, _cursor: object, statement: str, params: object, _context: object, _many: bool) -> tuple:
+        # What a server without pg_trgm (or without the right to create it) answers.
+        return ("CREATE EXTENSION no_such_extension" if "pg_trgm" in statement else statement), params
+
+    try:
+        command.downgrade(alembic_config(engine), "0005")
+        upgrade(engine)
+        with engine.connect() as connection:
+            assert current_revision(engine) == "0006"
+            assert "ix_known_facts_words_trgm" not in {
+                index["name"] for index in inspect(connection).get_indexes("known_facts")
+            }
+        event.remove(engine, "before_cursor_execute", refuse)
+        sessions = make_session_factory(engine)
+        with sessions.begin() as session:
+            session.add(KnownFact(kind="target", value="Power GRID", evidence="x", source_kind="seed", source_ref="s"))
+        with sessions() as session:
+            assert [view.value for view in list_facts(session, FactFilter(words="grid"))[0]] == ["Power GRID"]
+    finally:
+        if event.contains(engine, "before_cursor_execute", refuse):
+            event.remove(engine, "before_cursor_execute", refuse)
+        command.downgrade(alembic_config(engine), "0005")
+        upgrade(engine)  # the next test finds the schema at head, with its index
+        engine.dispose()

