@@ -17,7 +17,7 @@ from rich.table import Table
 
 from monitor.cli_eval import evaluate_stream
 from monitor.cli_feedback import feedback
-from monitor.cli_options import command_settings, config_option, console, offline
+from monitor.cli_options import command_settings, config_option, console, migrated_store, offline
 from monitor.cli_web import web
 from monitor.config import ConfigError, Settings, displayed_settings
 from monitor.redact import redact_text, redact_url
@@ -65,19 +65,6 @@ def run(ctx: click.Context, config_path: Path | None) -> None:
 
     with _service_lock(ctx, settings):
         asyncio.run(go())
-
-
-@contextmanager
-def _store(settings: Settings) -> Iterator[Any]:
-    """A session factory on the migrated database, disposed of afterwards."""
-    from monitor.store.db import make_engine, make_session_factory, upgrade
-
-    engine = make_engine(settings.database_url.get_secret_value())
-    try:
-        upgrade(engine)
-        yield make_session_factory(engine)
-    finally:
-        engine.dispose()
 
 
 @contextmanager
@@ -209,7 +196,7 @@ def kb(ctx: click.Context, rebuild: bool, as_json: bool, config_path: Path | Non
     from monitor.store.knowledge import ensure_seed_knowledge, known_facts, knows_nothing
 
     settings = command_settings(ctx, config_path)
-    with _store(settings) as sessions:
+    with migrated_store(settings) as sessions:
         with sessions() as session:
             empty = knows_nothing(session)
         if rebuild or empty:
@@ -260,7 +247,7 @@ def feeds(ctx: click.Context, config_path: Path | None) -> None:
     from monitor.store.models import utcnow
 
     settings = command_settings(ctx, config_path)
-    with _store(settings) as sessions, sessions.begin() as session:
+    with migrated_store(settings) as sessions, sessions.begin() as session:
         sync_feeds(session, settings.feeds, utcnow())
         rows = active_feeds(session)
         table = Table(
@@ -335,7 +322,7 @@ def alerts(ctx: click.Context, status: str | None, limit: int, config_path: Path
     from monitor.outbox import list_alerts
 
     settings = command_settings(ctx, config_path)
-    with _store(settings) as sessions, sessions() as session:
+    with migrated_store(settings) as sessions, sessions() as session:
         rows = list_alerts(session, status, limit)
     table = Table(
         "id", "channel", "status", "attempts", "next attempt", "created", "title", "last error", title="alerts"
@@ -367,7 +354,7 @@ def alerts_retry(ctx: click.Context, ids: tuple[int, ...], all_failed: bool, con
         click.echo("error: give alert ids or --all-failed", err=True)
         ctx.exit(2)
     settings = command_settings(ctx, config_path)
-    with _store(settings) as sessions, sessions() as session:
+    with migrated_store(settings) as sessions, sessions() as session:
         count = requeue_dead(session, list(ids), all_failed)
     click.echo(f"requeued {count} alerts")
 
@@ -395,7 +382,7 @@ def db_upgrade(ctx: click.Context, config_path: Path | None) -> None:
     from monitor.store.db import current_revision
 
     settings = command_settings(ctx, config_path)
-    with _store(settings) as sessions:
+    with migrated_store(settings) as sessions:
         click.echo(f"database at revision {current_revision(sessions.kw['bind'])}")
 
 

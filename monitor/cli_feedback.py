@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli_options import command_settings, config_option
+from monitor.cli_options import command_settings, config_option, migrated_store
 
 
 @click.group("feedback")
@@ -22,13 +22,8 @@ def export(ctx: click.Context, path: Path, config_path: Path | None) -> None:
     """Write every reviewed article, labelled as the analysts judged it, in the stream format
     `monitor eval` scores (JSON lines)."""
     from monitor.feedback_export import export_feedback
-    from monitor.store.db import make_engine, make_session_factory, upgrade
 
     settings = command_settings(ctx, config_path)
-    engine = make_engine(settings.database_url.get_secret_value())
-    try:
-        upgrade(engine)
-        written = export_feedback(make_session_factory(engine), path)
-    finally:
-        engine.dispose()
+    with migrated_store(settings) as sessions:
+        written = export_feedback(sessions, path)
     click.echo(f"wrote {written} reviewed articles to {path}", err=True)

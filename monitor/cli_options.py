@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,6 +13,7 @@ import click
 from rich.console import Console
 
 from monitor.config import ConfigError, Settings, load_settings
+from monitor.store.db import SessionFactory
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,3 +54,16 @@ def command_settings(ctx: click.Context, config_path: Path | None) -> Settings:
 def console() -> Console:
     """Where tables go. Piped output (logs, grep, tests) gets wide lines instead of rich's 80 columns."""
     return Console(width=None if sys.stdout.isatty() else 200)
+
+
+@contextmanager
+def migrated_store(settings: Settings) -> Iterator[SessionFactory]:
+    """A session factory on the migrated database, disposed of afterwards."""
+    from monitor.store.db import make_engine, make_session_factory, upgrade
+
+    engine = make_engine(settings.database_url.get_secret_value())
+    try:
+        upgrade(engine)
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()

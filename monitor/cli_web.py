@@ -4,31 +4,14 @@ web.users and API tokens for scripts."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from monitor.cli_options import command_settings, config_option, console
-from monitor.config import Settings
-from monitor.store.db import SessionFactory
+from monitor.cli_options import command_settings, config_option, console, migrated_store
 from monitor.terminal import cell
-
-
-@contextmanager
-def _tokens_store(settings: Settings) -> Iterator[SessionFactory]:
-    """The migrated database (the token table comes with a migration), disposed of afterwards."""
-    from monitor.store.db import make_engine, make_session_factory, upgrade
-
-    engine = make_engine(settings.database_url.get_secret_value())
-    try:
-        upgrade(engine)
-        yield make_session_factory(engine)
-    finally:
-        engine.dispose()
 
 
 def _when(moment: datetime | None) -> str:
@@ -80,7 +63,7 @@ def token_create(ctx: click.Context, name: str, config_path: Path | None) -> Non
 
     name = _valid_name(name)
     settings = command_settings(ctx, config_path)
-    with _tokens_store(settings) as sessions, sessions.begin() as session:
+    with migrated_store(settings) as sessions, sessions.begin() as session:
         try:
             secret = create_token(session, name, utcnow())
         except ValueError as exc:
@@ -98,7 +81,7 @@ def token_list(ctx: click.Context, config_path: Path | None) -> None:
     from monitor.store.tokens import list_tokens
 
     settings = command_settings(ctx, config_path)
-    with _tokens_store(settings) as sessions, sessions() as session:
+    with migrated_store(settings) as sessions, sessions() as session:
         rows = list_tokens(session)
         table = Table("name", "created", "last used", "revoked", title="API tokens")
         for row in rows:
@@ -118,7 +101,7 @@ def token_revoke(ctx: click.Context, name: str, config_path: Path | None) -> Non
     from monitor.store.tokens import revoke_token
 
     settings = command_settings(ctx, config_path)
-    with _tokens_store(settings) as sessions, sessions.begin() as session:
+    with migrated_store(settings) as sessions, sessions.begin() as session:
         revoked = revoke_token(session, name, utcnow())
     if not revoked:
         click.echo(f"error: no live token named {name!r}", err=True)
