@@ -36,8 +36,14 @@ log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-# Verified against when the user name is unknown, so that a wrong name costs as long as a wrong password.
-_DUMMY_HASH = PasswordHasher().hash(secrets.token_urlsafe(16))
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Verified against when the user name is unknown, so that a wrong name costs as long as a
+    wrong password. Made at the first such login, not at import: hashing takes a fifth of a second
+    and every CLI command imports this module."""
+    return PasswordHasher().hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -236,7 +242,7 @@ def login_router() -> APIRouter:
         for candidate in desk.web.users:
             if candidate.name == username:
                 user = candidate
-        stored = user.password_hash.get_secret_value() if user else _DUMMY_HASH
+        stored = user.password_hash.get_secret_value() if user else _dummy_hash()
         ok = await asyncio.to_thread(_check_password, stored, password)
         if not (ok and user):
             desk.limiter.failed(*keys)
