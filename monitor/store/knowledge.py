@@ -74,9 +74,11 @@ def knowledge_version(session: Session) -> KnowledgeVersion:
     """What moves whenever the usable knowledge changes: a processor learns a fact (a new row), or an
     analyst retires, merges, names a fact or undoes one of these (each writes a feedback row, in the
     same transaction as its change; a retire changes no fact id, so the fact id alone would miss it)."""
-    facts = session.scalar(select(func.coalesce(func.max(KnownFact.id), 0))) or 0
-    feedback = session.scalar(select(func.coalesce(func.max(Feedback.id), 0))) or 0
-    return int(facts), int(feedback)
+    # One round trip: it is asked before every relevant article is committed.
+    facts = select(func.coalesce(func.max(KnownFact.id), 0)).scalar_subquery()
+    feedback = select(func.coalesce(func.max(Feedback.id), 0)).scalar_subquery()
+    row = session.execute(select(facts, feedback)).one()
+    return int(row[0]), int(row[1])
 
 
 def add_learned_facts(session: Session, facts: Sequence[Fact], source_ref: str, article_id: int, now: datetime) -> None:
