@@ -56,6 +56,8 @@ class TargetMention:
     evidence: str
     sentence_index: int
     identity: TargetIdentity | None = None
+    # The vote an accusing article is about, read where no act had an aim (not an act's object).
+    at_issue: bool = False
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ class Mention:
     about: str
     evidence: str
     specific: bool = False  # a denial that names what it denies in its own words
+    at_issue: bool = False  # a target that is only the vote the article is about
 
 
 def mentions(extraction: Extraction, published: datetime | None = None) -> list[Mention]:
@@ -38,7 +39,11 @@ def mentions(extraction: Extraction, published: datetime | None = None) -> list[
         add(Mention("country", accusation.country, "", accusation.evidence))
     identities = [_dated(t.identity, t.phrase, published) if t.identity else None for t in extraction.targets]
     for target, identity in zip(extraction.targets, identities, strict=True):
-        add(Mention("target", target.phrase, identity.key() if identity else "", target.evidence))
+        add(
+            Mention(
+                "target", target.phrase, identity.key() if identity else "", target.evidence, at_issue=target.at_issue
+            )
+        )
     operation = next((i for i in identities if i is not None and i.kind != "other"), None)
     for denial in extraction.denials:
         electorate = (operation.whose if operation else "") or extraction.electorate(

@@ -221,6 +221,14 @@ class Novelty:
             return Finding(
                 "target", mention.value, mention.about, mention.evidence, match.fact, match.similarity, reason
             ), False
+        if mention.at_issue and (politics := _same_politics(identity, targets)) is not None:
+            # The vote an article is about, with no act aimed at it, is news only for a country whose
+            # politics that year no one has reported a target in ("candidates in Slovakia's regional
+            # elections" already told of the vote that a later "working against candidates" is about).
+            reason = (
+                f'the vote at issue: a target in the politics of {identity.whose} then is known, "{politics.value}"'
+            )
+            return Finding("target", mention.value, mention.about, mention.evidence, politics, None, reason), False
         here = [Fact("target", a.value, a.about, "", "article", "") for a in accepted]
         # Within one article, one identity is one target: two unnamed wordings of Moldova's election
         # there are the same election, however differently worded.
@@ -393,3 +401,20 @@ def _learned(mention: Mention, article: Article) -> Fact:
 
 
 __all__ = ["Allegation", "Article", "Finding", "Mention", "Novelty", "mentions"]
+
+
+def _same_politics(election: TargetIdentity, targets: list[Fact]) -> Fact | None:
+    """A known target of ELECTION's country in ELECTION's year: an election dated that year, or
+    anything else first reported that year (undated seeds count for any year)."""
+    if not election.whose:
+        return None
+    years = {n for n in election.names if _YEAR.fullmatch(n)}
+    for fact in targets:
+        identity = _identity_of(fact)
+        if identity.whose != election.whose:
+            continue
+        dated = {n for n in identity.names if _YEAR.fullmatch(n)} if identity.kind == "election" else set()
+        seen = dated or ({str(fact.first_seen.year)} if fact.first_seen else set())
+        if not years or not seen or years & seen:
+            return fact
+    return None

@@ -144,7 +144,7 @@ class Relevance:
             score = self.settings.relevance_threshold
             reason = f'relevance {score:.2f}: a state is accused of an act aimed at "{aimed}"'
             return score, seed, reason
-        if link is not None and link < self.settings.topic_link_margin:
+        if link is not None and link < self.settings.topic_link_margin and not self._topic_targets(extraction):
             # Same actors, same vocabulary, but what they did has nothing the seeds are about (a
             # company's mail, a water plant): capped below the threshold, with the reason.
             score = min(score, self.settings.relevance_threshold - 0.01)
@@ -168,6 +168,12 @@ class Relevance:
             if target.sentence_index in accusing or state_denies:
                 return target.phrase
         return None
+
+    def _topic_targets(self, extraction: Extraction) -> bool:
+        """Whether the parse found an act aimed at an election, a campaign, a party, a parliament or
+        voters, whoever did it ("a sophisticated state actor broke into the parties' networks"):
+        the allegation is then on the topic whatever its words resemble."""
+        return any(t.identity is not None and t.identity.kind in self.topic_kinds for t in extraction.targets)
 
     def _topic_link(self, vectors: np.ndarray) -> float | None:
         """How much closer the best allegation sentence is to the topic prototypes than to off-topic

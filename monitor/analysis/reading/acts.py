@@ -104,6 +104,9 @@ class _Acts:
             if not agents and verb.dep_ == "xcomp" and _in(verb.head, self.v.speech_verbs | self.v.accuse_verbs):
                 # "Belarus is said to have paid ...", "Iran is suspected of having hacked ...": raised subject
                 agents = [c for c in verb.head.children if c.dep_ == "nsubjpass"]
+        if not agents and verb.dep_ == "pcomp" and _in(verb.head.head, self.v.culpability_words):
+            # "Belarus is responsible for hacking": the one the adjective describes
+            agents = [c for c in verb.head.head.head.children if c.dep_ == "nsubj"]
         if not agents and verb.dep_ in ("relcl", "acl") and verb.head.pos_ in ("NOUN", "PROPN"):
             if not any(c.dep_ == "nsubjpass" for c in verb.children):
                 agents = [verb.head]

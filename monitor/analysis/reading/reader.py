@@ -120,6 +120,7 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
             self.result.targets += self._targets(sentence, actors)
             if sentence.index in self.state_denier:
                 self.result.denied_targets += self._targets(sentence, actors, denied=True)
+        self.result.targets += self._election_at_issue(actors)
         self._fill_whose(actors)
         return self.result
 

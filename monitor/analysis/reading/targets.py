@@ -30,13 +30,42 @@ class _Targets:
                 found.append(TargetMention(_text(phrase), sentence.text, sentence.index, identity))
         return list({t.phrase.lower(): t for t in found}.values())
 
+    def _election_at_issue(self, accused: set[str]) -> list[TargetMention]:
+        """The vote an accusing article is about, when no act in it was read as aimed at anything: the
+        first vote named where a state is accused, else in the title or the lead ("organs of the
+        Russian state stood behind the plot on the day of the parliamentary elections")."""
+        if not self.result.accusations or self.result.targets or self.result.denied_targets:
+            return []
+        accusing = {a.sentence_index for a in self.result.accusations}
+        lead = [s for s in self.sentences if s.index < self.title_sentences + 2 and s.index not in accusing]
+        for sentence in [s for s in self.sentences if s.index in accusing] + lead:
+            for token in sentence.doc:
+                if not _in(token, self.v.election_events) or token.dep_ in ("compound", "amod"):
+                    continue
+                if any(
+                    (c.dep_ == "det" and c.lower_ in ("a", "an", "every", "each")) or c.lower_ in ("next", "future")
+                    for c in token.children
+                ):
+                    continue  # "before an election", "every federal election since", "the next election"
+                phrase = self._phrase(sentence, token)
+                if phrase is not None:
+                    identity = self._identity(sentence, token, phrase, accused)
+                    return [TargetMention(_text(phrase), sentence.text, sentence.index, identity, at_issue=True)]
+        return []
+
     def _act_by_actor(self, sentence: _Sentence, token: Any) -> bool:
         """An act whose doer is a state or an attacker ("hackers", "a foreign state"), or a passive
         act with no doer named ("the servers were breached")."""
         if token.pos_ == "VERB" and self._act_verb(token) and self._is_act(token):
             agents = self._agents(token)
             if not agents:
-                return any(c.dep_ == "nsubjpass" for c in token.children) or token.dep_ in ("acl", "xcomp", "advcl")
+                # "accused of hacking the parties", "responsible for breaching the network": the
+                # gerund after a preposition is the act the sentence's actor is charged with
+                return (
+                    any(c.dep_ == "nsubjpass" for c in token.children)
+                    or token.dep_ in ("acl", "xcomp", "advcl")
+                    or (token.dep_ == "pcomp" and token.tag_ == "VBG")
+                )
             return any(
                 self._actor_countries(sentence, a)
                 or _in(a, self.v.actor_nouns | self.v.act_nouns | self.v.qualified_act_nouns)
