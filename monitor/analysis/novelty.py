@@ -351,8 +351,18 @@ class Novelty:
         if not comparable:
             reason = f"no earlier denial by {mention.value} {where}"
             return Finding("denial", mention.value, mention.about, mention.evidence, None, None, reason), True
+        # Only a new target the denial answers for makes it another allegation: a general "Moscow
+        # rejects the charges" in an article that also names a new victim denies nothing new.
+        answered = set(fold(f"{alleged.words} {mention.evidence}").split())
         operation = next(
-            (t for t in fresh if (i := TargetIdentity.parse(t.about)) is not None and i.kind in self.topic_kinds), None
+            (
+                t
+                for t in fresh
+                if (i := TargetIdentity.parse(t.about)) is not None
+                and i.kind in self.topic_kinds
+                and set(fold(t.value).split()) <= answered
+            ),
+            None,
         )
         if operation is not None:
             reason = (

@@ -77,6 +77,17 @@ def _inside(token: Any, root: Any, deps: tuple[str, ...]) -> bool:
     return False
 
 
+def _beyond_of(token: Any, root: Any) -> bool:
+    """Whether TOKEN hangs from ROOT through a clause, an apposition or a preposition other than
+    "of": "members of parliament" is one noun phrase, "an official on a campaign in June" is not."""
+    node = token
+    while node.i != root.i and node.head.i != node.i:
+        if node.dep_ in ("relcl", "acl", "appos") or (node.dep_ == "prep" and node.lower_ != "of"):
+            return True
+        node = node.head
+    return False
+
+
 def _in(token: Any, words: frozenset[str]) -> bool:
     """Whether the token's lemma or its lower-case form is one of WORDS ("media" lemmatises to "medium")."""
     return token.lemma_.lower() in words or token.lower_ in words
@@ -126,5 +137,7 @@ def _locatives(head: Any) -> list[Any]:
 
 
 def _text(tokens: list[Any]) -> str:
-    text = "".join(t.text_with_ws for t in tokens[:-1]) + tokens[-1].text
+    # Tokens left out between two kept ones ("official" "on a campaign") still leave a space.
+    text = "".join(t.text_with_ws if n.i == t.i + 1 else t.text + " " for t, n in zip(tokens, tokens[1:]))
+    text += tokens[-1].text
     return re.sub(r"\s+", " ", text.replace(" 's", "'s").replace(" - ", "-")).strip(" ,")

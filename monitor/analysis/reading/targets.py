@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.analysis.facts import TargetIdentity, TargetMention
-from monitor.analysis.reading.parse import _in, _inside, _locatives, _objects_of, _Sentence, _text, _with_conjuncts
+from monitor.analysis.reading.parse import (
+    _beyond_of,
+    _in,
+    _locatives,
+    _objects_of,
+    _Sentence,
+    _text,
+    _with_conjuncts,
+)
 
 
 class _Targets:
@@ -195,12 +203,7 @@ class _Targets:
             elif child.dep_ == "prep" and child.lower_ in ("of", "for") and child.i > head.i:
                 objects = _objects_of(child)
                 if objects and objects[0].ent_type_ not in ("DATE", "TIME"):
-                    keep += [child] + [
-                        t
-                        for o in objects
-                        for t in o.subtree
-                        if not _inside(t, o, ("relcl", "acl", "appos", "prep")) or t.dep_ == "pobj"
-                    ]
+                    keep += [child] + [t for o in objects for t in o.subtree if not _beyond_of(t, o)]
             elif child.dep_ in ("cc", "conj") and child.i > head.i and head.dep_ != "conj":
                 continue
         tokens = sorted(
