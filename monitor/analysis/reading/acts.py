@@ -203,6 +203,8 @@ class _Acts:
     def _actor_countries(self, sentence: _Sentence, agent: Any, *, direct: bool = False) -> list[str]:
         """The states a doer stands for: itself when it names one ("Russia", "the Kremlin", "APT28"),
         or through what qualifies it ("Russian hackers", "a group operating out of Iran")."""
+        if self._disguise(agent):
+            return []
         if agent.i in sentence.countries:
             mention = sentence.countries[agent.i]
             if mention.kind == "adjective" and agent.pos_ == "ADJ" and not direct:
@@ -215,6 +217,17 @@ class _Acts:
             found = self._owners(sentence, agent)
             return found if _in(agent, self.v.actor_nouns) or _in(agent, self.v.state_voice_nouns) else []
         return self._owners(sentence, agent) or self._based_in(sentence, agent)
+
+    def _disguise(self, token: Any) -> bool:
+        """Whether TOKEN is what someone posed as ("posing as Americans"): read from the words, as
+        the parser often makes the disguise the subject of the verb that follows."""
+        doc = token.doc
+        start = token.left_edge.i
+        return (
+            start >= 2
+            and doc[start - 1].lower_ == "as"
+            and any(_in(t, self.v.disguise_verbs) for t in doc[max(0, start - 4) : start - 1])
+        )
 
     def _based_in(self, sentence: _Sentence, agent: Any) -> list[str]:
         """Where a doer works from, when nothing else names its state: "a troll farm in Russia",

@@ -45,6 +45,7 @@ class Vocabulary:
     entourage_nouns: frozenset[str]
     aspect_nouns: frozenset[str]
     disguise_words: frozenset[str]
+    disguise_verbs: frozenset[str]
     opposite_nouns: frozenset[str]
     stative_passives: frozenset[str]
     culpability_words: frozenset[str]
