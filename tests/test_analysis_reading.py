@@ -404,3 +404,15 @@ def test_the_victims_answer_is_no_denial(reader: Reader) -> None:
     )
     assert extraction.accused == ["Russia"]
     assert not extraction.denials, extraction.denials
+
+
+def test_an_accusation_without_an_aim_targets_the_vote_the_article_is_about(reader: Reader) -> None:
+    extraction = reader.read(
+        "Moldova's runoff: observers tally a bitter campaign",
+        "Officials in Chisinau said Russian interference overshadowed the presidential runoff.",
+    )
+    assert [(t.identity.whose, t.identity.kind, t.at_issue) for t in extraction.targets if t.identity] == [
+        ("Moldova", "election", True)
+    ]
+    unaccused = reader.read("", "Turnout in the presidential runoff fell to a record low, officials in Chisinau said.")
+    assert not unaccused.targets, "no one is accused: the vote is no target"
