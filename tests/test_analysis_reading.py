@@ -416,3 +416,12 @@ def test_an_accusation_without_an_aim_targets_the_vote_the_article_is_about(read
     ]
     unaccused = reader.read("", "Turnout in the presidential runoff fell to a record low, officials in Chisinau said.")
     assert not unaccused.targets, "no one is accused: the vote is no target"
+
+
+def test_a_headline_capital_after_a_country_is_no_other_name(reader: Reader) -> None:
+    extraction = reader.read("Kremlin Rejects Claims of Russian Meddling in US Elections", "")
+    assert [(t.identity.whose, t.identity.kind, t.identity.name) for t in extraction.targets if t.identity] == [
+        ("United States", "election", "")
+    ]
+    post = reader.read("", "Russian hackers targeted The Washington Post's reporters, the newspaper said.")
+    assert "United States" not in post.mentioned

@@ -37,7 +37,8 @@ def mentions(extraction: Extraction, published: datetime | None = None) -> list[
 
     for accusation in extraction.accusations:
         add(Mention("country", accusation.country, "", accusation.evidence))
-    identities = [_dated(t.identity, t.phrase, published) if t.identity else None for t in extraction.targets]
+    years = _election_years(extraction)
+    identities = [_dated(t.identity, t.phrase, published, years) if t.identity else None for t in extraction.targets]
     for target, identity in zip(extraction.targets, identities, strict=True):
         add(
             Mention(
@@ -99,10 +100,24 @@ class Allegation(NamedTuple):
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 
 
-def _dated(identity: TargetIdentity, phrase: str, published: datetime | None) -> TargetIdentity:
-    """An election is that year's election: the year the phrase names, else the article's year."""
+def _election_years(extraction: Extraction) -> dict[str, str]:
+    """For each country, the one year the article's own words give its elections, if just one:
+    "the 2020 US presidential elections" dates "US elections" in the same article."""
+    found: dict[str, set[str]] = {}
+    for target in extraction.targets:
+        if target.identity and target.identity.kind == "election" and target.identity.whose:
+            found.setdefault(target.identity.whose, set()).update(_YEAR.findall(target.phrase))
+    return {whose: years.pop() for whose, years in found.items() if len(years) == 1}
+
+
+def _dated(
+    identity: TargetIdentity, phrase: str, published: datetime | None, article_years: dict[str, str] | None = None
+) -> TargetIdentity:
+    """An election is that year's election: the year the phrase names, else the one year the article
+    gives that country's elections, else the article's year."""
     if identity.kind != "election":
         return identity
-    years = _YEAR.findall(phrase) or ([str(published.year)] if published else [])
+    stated = (article_years or {}).get(identity.whose)
+    years = _YEAR.findall(phrase) or ([stated] if stated else []) or ([str(published.year)] if published else [])
     names = [n for n in identity.name.split() if not _YEAR.fullmatch(n)]
     return TargetIdentity(identity.whose, identity.kind, " ".join([*names, *dict.fromkeys(years)]))

@@ -158,12 +158,26 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
         spaced = re.sub(r"(?i)\b(pro|anti)-(?=[A-Z])", r"\1 ", text)
         spaced = re.sub(r"(?<=[a-z])-(?=(?:" + "|".join(self.v.actor_suffixes) + r")\b)", " ", spaced)
         for mention in self.r.gazetteer.find(spaced):
-            if _part_of_other_name(text, mention):
+            if _part_of_other_name(text, mention) and not self._headline_word_after(text, mention):
                 continue
             for token in doc:
                 if token.idx < mention.end and token.idx + len(token.text) > mention.start:
                     found[token.i] = mention
         return found
+
+    def _headline_word_after(self, text: str, mention: CountryMention) -> bool:
+        """Whether the capital letter after a country's name is a headline's ("Meddling in US
+        Elections"), not another name's ("The Washington Post"): the word is one of the topic's."""
+        following = re.match(r"\s+([A-Za-z-]+)", text[mention.end :])
+        if not following:
+            return False
+        word = following.group(1).lower()
+        ordinary = self.v.topic_words | self.v.act_nouns | self.v.actor_nouns | self.v.election_events
+        return (
+            word in ordinary
+            or word.removesuffix("s") in ordinary
+            or any(word.removesuffix("s") in nouns for nouns in self.v.target_kinds.values())
+        )
 
     def _country_in(self, sentence: _Sentence, tokens: Iterable[Any]) -> list[str]:
         return list(dict.fromkeys(sentence.countries[t.i].country for t in tokens if t.i in sentence.countries))
