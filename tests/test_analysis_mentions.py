@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from monitor.analysis.facts import Extraction, TargetIdentity, TargetMention
-from monitor.analysis.mentions import mentions
+from monitor.analysis.facts import DenialMention, Extraction, TargetIdentity, TargetMention
+from monitor.analysis.mentions import Allegation, mentions
 
 PUBLISHED = datetime(2021, 3, 17, tzinfo=UTC)
 
@@ -37,3 +37,14 @@ def test_without_one_stated_year_an_election_is_the_articles_year() -> None:
 
 def test_another_countrys_year_does_not_date_an_election() -> None:
     assert _abouts(_election("vote"), _election("2019 Canadian election", "Canada"))[0] == "United States/election/2021"
+
+
+def test_a_denial_without_a_dated_operation_takes_the_year_its_allegation_states() -> None:
+    allegation = "Moscow's campaign in Madagascar's 2018 presidential election was anything but subtle."
+    denial = DenialMention("Russia", True, "Russia", "The Kremlin rejected the report.", 1, allegation)
+    extraction = Extraction(sentences=[allegation, denial.evidence], denials=[denial])
+    (said,) = [m for m in mentions(extraction, PUBLISHED) if m.kind == "denial"]
+    assert Allegation.parse(said.about).year == "2018"
+    undated = DenialMention("Russia", True, "Russia", "The Kremlin rejected the report.", 1, "Moscow meddled.")
+    (plain,) = mentions(Extraction(sentences=["Moscow meddled.", "x"], denials=[undated]), PUBLISHED)
+    assert Allegation.parse(plain.about).year == "2021"

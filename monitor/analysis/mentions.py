@@ -56,7 +56,9 @@ def mentions(extraction: Extraction, published: datetime | None = None) -> list[
         specific = max(stated, key=lambda t: len(t.split()), default="")
         answered = specific or (denial.allegation if denial.allegation != denial.evidence else extraction.lead())
         year = next((n for n in operation.names if _YEAR.fullmatch(n)), "") if operation else ""
-        year = year or (str(published.year) if published else "")
+        # Without a dated operation, the year the allegation itself states ("Madagascar's 2018
+        # presidential election"), else the article's.
+        year = year or next(iter(_YEAR.findall(answered)), "") or (str(published.year) if published else "")
         about = Allegation(
             denial.accused or "?", electorate or "?", year or "?", operation.key() if operation else "?", answered
         ).key()
