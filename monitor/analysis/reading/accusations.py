@@ -100,7 +100,7 @@ class _Accusations:
             for accused in self._accused_objects(token):
                 for country in self._actor_countries(sentence, accused, direct=True):
                     yield country, f"{token.text} {accused.text}"
-        if token.pos_ in ("NOUN", "PROPN") and self._act_noun(token):
+        if token.pos_ in ("NOUN", "PROPN") and (self._act_noun(token) or self._foreign_act(sentence, token)):
             for owner in self._owners(sentence, token):
                 yield owner, f"{owner} {token.text}"
         if token.pos_ in ("NOUN",) and lemma in self.v.accusation_nouns and not _countering(token):

@@ -26,6 +26,21 @@ class _Acts:
         qualifiers = [t for c in noun.children if c.dep_ in ("amod", "compound", "nmod", "npadvmod") for t in c.subtree]
         return any(_in(t, self.v.act_qualifiers) or _in(t, self.v.act_nouns) for t in qualifiers)
 
+    def _foreign_act(self, sentence: _Sentence, noun: Any) -> bool:
+        """A state's campaign, operation or effort in another country's politics is an act however
+        unqualified: "Moscow's campaign in Madagascar's presidential election" (where "the Colombian
+        campaign" alone is Colombia's own)."""
+        if not _in(noun, self.v.qualified_act_nouns) or not (owners := self._owners(sentence, noun)):
+            return False
+        for child in noun.children:
+            if child.dep_ != "prep" or child.lower_ not in ("in", "against", "into", "on", "targeting"):
+                continue
+            for aim in _objects_of(child):
+                kind = self.v.kind_of(aim.lemma_.lower())
+                if kind in self.v.topic_target_kinds and not set(self._country_in(sentence, aim.subtree)) & set(owners):
+                    return True
+        return False
+
     def _act_verb(self, verb: Any) -> bool:
         """An act verb, or a phrasal one whose particle makes it an act ("broke into", "took down")."""
         return verb.lemma_.lower() in self.v.act_verbs or self._phrasal_in(verb, self.v.phrasal_act_verbs)

@@ -80,7 +80,7 @@ class _Targets:
                 or a.ent_type_ in ("ORG", "NORP", "GPE")
                 for a in agents
             )
-        if token.pos_ == "NOUN" and self._act_noun(token):
+        if token.pos_ == "NOUN" and (self._act_noun(token) or self._foreign_act(sentence, token)):
             return True
         return False
 
