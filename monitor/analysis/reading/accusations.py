@@ -193,8 +193,22 @@ class _Accusations:
             "single",
         ):
             charged += [c for c in verb.children if c.dep_ in ("dobj", "nsubjpass")]
-        for child in verb.children:
-            if child.dep_ in ("prep", "agent") and child.lower_ in ("to", "on", "at", "with"):
+            if (
+                not charged
+                and verb.tag_ in ("VBN", "VBD")
+                and any(c.dep_ == "prep" and c.lower_ in ("for", "of", "over") for c in verb.children)
+            ):
+                # a headline's passive without its "is": "Belarus blamed for cyberattack", "Iran
+                # accused of hacking" (the verb takes an object, so a subject without one is charged)
+                charged += [c for c in verb.children if c.dep_ == "nsubj"]
+        preps = [c for c in verb.children if c.dep_ in ("prep", "agent")]
+        if lemma in ("pin", "blame") and not any(p.lower_ == "on" for p in preps):
+            # "pinned the breach of the network on North Korea": the parser hangs "on" on the object's last noun
+            preps += [
+                t for o in verb.children if o.dep_ == "dobj" for t in o.subtree if t.dep_ == "prep" and t.lower_ == "on"
+            ][-1:]
+        for child in preps:
+            if child.lower_ in ("to", "on", "at", "with"):
                 charged += _objects_of(child)
         if lemma in ("point",):
             charged += [g for c in verb.children if c.dep_ == "prep" and c.lower_ == "at" for g in _objects_of(c)]

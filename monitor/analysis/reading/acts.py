@@ -50,7 +50,9 @@ class _Acts:
         """Whether VERB with one of its particles ("ruled out", "broke into") is one of PHRASAL."""
         if verb.pos_ not in ("VERB", "AUX"):
             return False
-        particles = (c.lower_ for c in verb.children if c.dep_ in ("prt", "prep", "advmod", "acomp") and c.i > verb.i)
+        particles = (
+            c.lower_ for c in verb.children if c.dep_ in ("prt", "prep", "advmod", "acomp", "oprd") and c.i > verb.i
+        )
         return any(f"{verb.lemma_.lower()} {p}" in phrasal for p in particles)
 
     def _is_act(self, verb: Any) -> bool:
@@ -60,7 +62,18 @@ class _Acts:
         if verb.lemma_.lower() not in self.v.light_verbs:
             return True
         for child in verb.children:
-            if child.dep_ in ("dobj", "xcomp", "attr", "pobj", "prep", "ccomp", "acomp", "advcl", "dative"):
+            if child.dep_ in (
+                "dobj",
+                "nsubjpass",
+                "xcomp",
+                "attr",
+                "pobj",
+                "prep",
+                "ccomp",
+                "acomp",
+                "advcl",
+                "dative",
+            ):
                 if child.dep_ == "prep" and child.lower_ in _TIME_PREPS:
                     continue  # "sent troops before the vote": when, not what
                 if child.dep_ in ("xcomp", "ccomp", "attr", "acomp"):
