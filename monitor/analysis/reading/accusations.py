@@ -36,7 +36,7 @@ class _Accusations:
                 found.append(Accusation(country, sentence.text, sentence.index, how))
             if self._under_denial(token) and sentence.index in self.state_denier:
                 # "Beijing rejected claims that it meddled": the pronoun is the denying state
-                if self._act_by_pronoun(token):
+                if self._act_by_pronoun(token) or self._unowned_act(sentence, token):
                     found.append(
                         Accusation(self.state_denier[sentence.index], sentence.text, sentence.index, f"it {token.text}")
                     )
@@ -74,6 +74,11 @@ class _Accusations:
             ):
                 return True  # "the allegation that Kremlin-backed media sought to ... was absurd"
         return False
+
+    def _unowned_act(self, sentence: _Sentence, token: Any) -> bool:
+        """ "Russia denies any involvement": an act noun that names no doer, in a state's denial, is
+        that state's alleged act."""
+        return token.pos_ == "NOUN" and _in(token, self.v.act_nouns) and not self._owners(sentence, token)
 
     def _act_by_pronoun(self, token: Any) -> bool:
         if not (token.pos_ == "VERB" and self._act_verb(token) and self._is_act(token)):
@@ -212,6 +217,8 @@ class _Accusations:
                 charged += _objects_of(child)
         if lemma in ("point",):
             charged += [g for c in verb.children if c.dep_ == "prep" and c.lower_ == "at" for g in _objects_of(c)]
+        # "Iran, which it blamed for a cyberattack": the relative pronoun stands for its antecedent
+        charged = [verb.head if c.lower_ in ("which", "who", "whom") and verb.dep_ == "relcl" else c for c in charged]
         if not charged:
             return []
         if lemma in (
@@ -232,6 +239,12 @@ class _Accusations:
             charge += [t for o in charged for c in o.children if c.dep_ == "prep" for t in c.subtree]
             if not any(self._act_word(t) or self._political(t) for t in charge) and not self._act_in_clause(verb):
                 return []
-        elif not self._act_in_clause(verb):
+        elif not self._act_in_clause(verb) and not self._actor_linked(verb):
             return []
         return [a for agent in charged for a in _with_conjuncts(agent)]
+
+    def _actor_linked(self, verb: Any) -> bool:
+        """Whether what a linking verb ties to someone is a doer ("the bots that spammed opposition
+        pages were tied to Azerbaijan", "linked the accounts to Iran")."""
+        linked = [c for c in verb.children if c.dep_ in ("dobj", "nsubjpass")]
+        return _in(verb, self.v.link_verbs) and any(_in(t, self.v.actor_nouns) for t in linked)

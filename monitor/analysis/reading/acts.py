@@ -287,6 +287,12 @@ class _Acts:
                 return False
             if node.dep_ in ("ccomp",) and _in(node.head, self.v.speech_verbs) and not _negated_here(node.head):
                 return False  # "X said Russia hacked": what X said, not negated by the sentence around it
+            if node.dep_ == "acl" and _in(node.head, self.v.allegation_nouns | self.v.accusation_nouns):
+                # "did not respond to allegations that China harassed lawmakers": the allegation's
+                # content, negated only by its own noun ("no evidence that Iran hacked")
+                return any(
+                    (c.dep_ == "det" and c.lower_ in ("no", "neither")) or c.dep_ == "neg" for c in node.head.children
+                )
             node = node.head
         return False
 

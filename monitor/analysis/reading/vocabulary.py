@@ -24,6 +24,7 @@ class Vocabulary:
     actor_suffixes: frozenset[str]
     actor_preps: frozenset[str]
     accuse_verbs: frozenset[str]
+    link_verbs: frozenset[str]
     receive_verbs: frozenset[str]
     received_things: frozenset[str]
     accusation_nouns: frozenset[str]
