@@ -95,7 +95,7 @@ class _Targets:
             aims.append(act.head)  # "Macron campaign hit by a hack": the noun the participle describes
         for child in act.children:
             if verb and child.dep_ in ("dobj", "nsubjpass"):
-                if not light or self._political(child):
+                if not light or self._political(child) or _in(act, self.v.reaching_verbs):
                     aims.append(child)  # "used social media", "ran ads": the instrument, not the target
                 aims += self._object_aims(child)
             elif light:

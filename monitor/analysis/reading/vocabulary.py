@@ -17,6 +17,7 @@ class Vocabulary:
     phrasal_act_verbs: frozenset[str]
     ruling_out_verbs: frozenset[str]
     light_verbs: frozenset[str]
+    reaching_verbs: frozenset[str]
     act_nouns: frozenset[str]
     qualified_act_nouns: frozenset[str]
     act_qualifiers: frozenset[str]
