@@ -65,7 +65,10 @@ class _Speakers:
         phrase = [t for t in speaker.subtree if t.dep_ not in ("relcl",) and not _inside(t, speaker, ("relcl", "acl"))]
         words = " ".join(t.text for t in phrase)
         states = self._country_in(sentence, phrase)
-        person = any(t.ent_type_ == "PERSON" for t in phrase)
+        # a title before a name makes a person even where the tagger calls the name an organisation
+        person = any(t.ent_type_ == "PERSON" for t in phrase) or any(
+            t.lower_.rstrip(".") in self.v.person_titles and t.i < speaker.i and speaker.pos_ == "PROPN" for t in phrase
+        )
         if states and (not person or any(_in(t, self.v.state_voice_nouns) for t in phrase)):
             return states[0], words  # "Romanian candidate Calin Dobre" speaks for himself, not Romania
         for t in phrase:
