@@ -93,7 +93,15 @@ class _Targets:
         light = verb and _in(act, self.v.light_verbs)
         if verb and act.dep_ == "acl" and act.tag_ == "VBN" and act.head.pos_ in ("NOUN", "PROPN") and not light:
             aims.append(act.head)  # "Macron campaign hit by a hack": the noun the participle describes
+        if (
+            verb
+            and _in(act, self.v.delivery_verbs)
+            and any(self._act_noun(c) for c in act.children if c.dep_ in ("dobj", "nsubjpass"))
+        ):
+            aims += self._delivered_to(act)  # "phishing emails were sent to aides of lawmakers"
         for child in act.children:
+            if not verb and child.dep_ == "acl" and _in(child, self.v.delivery_verbs):
+                aims += self._delivered_to(child)  # "phishing emails sent to members of the Bundestag"
             if verb and child.dep_ in ("dobj", "nsubjpass"):
                 if not light or self._political(child) or _in(act, self.v.reaching_verbs):
                     aims.append(child)  # "used social media", "ran ads": the instrument, not the target
@@ -134,6 +142,10 @@ class _Targets:
         # "sway the outcome of the election": what the outcome is of is the target
         aims = [o for aim in aims for o in (self._aspect_of(aim) or [aim])]
         return [a for aim in aims for a in _with_conjuncts(aim)]
+
+    def _delivered_to(self, verb: Any) -> list[Any]:
+        """Whom something was sent to: the "to" of a verb of sending."""
+        return [o for c in verb.children if c.dep_ in ("prep", "dative") and c.lower_ == "to" for o in _objects_of(c)]
 
     def _aspect_of(self, noun: Any) -> list[Any]:
         if not _in(noun, self.v.aspect_nouns):
@@ -214,8 +226,8 @@ class _Targets:
             or tokens[0].lower_ in ("other", "such", "several", "many", "some", "all", "both")
         ):
             tokens = tokens[1:]
-        if not tokens or len(tokens) > 12:
-            return None
+        if not tokens or len(tokens) > 12 or any(t.lower_ in ("how", "what", "which", "whom") for t in tokens):
+            return None  # "how many people": a question, not someone
         if (
             len(tokens) == 1
             and tokens[0].pos_ == "NOUN"
@@ -245,13 +257,13 @@ class _Targets:
             (k for t in reversed(phrase) if (k := self.v.kind_of(t.lemma_.lower()))), "other"
         )
         if _in(head, self.v.entourage_nouns):
-            # "Biden's campaign staff", "the party's aides": the people around a campaign or a
-            # party are that campaign's or party's target.
+            # "Biden's campaign staff", "the party's aides", "members of the Bundestag": the people
+            # around a campaign, a party or a parliament are that campaign's, party's or parliament's.
             kind = next(
                 (
                     k
                     for t in phrase
-                    if t.i != head.i and (k := self.v.kind_of(t.lemma_.lower())) in ("campaign", "party")
+                    if t.i != head.i and (k := self.v.kind_of(t.lemma_.lower())) in ("campaign", "party", "parliament")
                 ),
                 kind,
             )

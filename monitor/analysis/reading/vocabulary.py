@@ -18,6 +18,7 @@ class Vocabulary:
     ruling_out_verbs: frozenset[str]
     light_verbs: frozenset[str]
     reaching_verbs: frozenset[str]
+    delivery_verbs: frozenset[str]
     act_nouns: frozenset[str]
     qualified_act_nouns: frozenset[str]
     act_qualifiers: frozenset[str]
