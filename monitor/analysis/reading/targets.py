@@ -139,9 +139,22 @@ class _Targets:
                 aims += _objects_of(child)
             elif child.dep_ in ("acl", "xcomp", "advcl") and child.lemma_.lower() in ("target", "aim", "direct"):
                 aims += self._aimed_at(child)
+        if not verb:
+            aims += self._target_of(act)
         # "sway the outcome of the election": what the outcome is of is the target
         aims = [o for aim in aims for o in (self._aspect_of(aim) or [aim])]
         return [a for aim in aims for a in _with_conjuncts(aim)]
+
+    def _target_of(self, noun: Any) -> list[Any]:
+        """ "The Bundestag was the target of a hacking campaign": the subject of "was the target (or
+        victim) of" an act."""
+        of = noun.head
+        if not (noun.dep_ == "pobj" and of.lower_ == "of" and of.head.lemma_.lower() in ("target", "victim")):
+            return []
+        role = of.head
+        if role.dep_ not in ("attr", "acomp"):
+            return []
+        return [c for c in role.head.children if c.dep_ in ("nsubj", "nsubjpass")]
 
     def _delivered_to(self, verb: Any) -> list[Any]:
         """Whom something was sent to: the "to" of a verb of sending."""
