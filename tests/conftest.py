@@ -60,15 +60,24 @@ def reset_postgres(url: str = POSTGRES_URL) -> None:
 
 
 def empty_tables(engine: Engine) -> None:
-    """Every row gone, the schema kept: isolation between tests without migrating again."""
+    """Every row of the PostgreSQL database gone, the schema kept: isolation between tests without
+    migrating again, in two or three round trips."""
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as connection:
         # DELETE, not TRUNCATE: on tables this small it is ten times faster.
-        for table in tables:
-            connection.execute(text(f"DELETE FROM {table}"))
-        if engine.dialect.name == "postgresql":
-            for table in tables:  # ids start at 1 again, as in a fresh database
-                connection.execute(text(f"ALTER SEQUENCE IF EXISTS {table}_id_seq RESTART"))
+        connection.execute(text("; ".join(f"DELETE FROM {table}" for table in tables)))
+        # ids start at 1 again, as in a fresh database. Only the sequences a test drew from: a
+        # restart gives the sequence a new file, which most tests never need.
+        used = connection.execute(
+            text(
+                "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
+                " AND last_value IS NOT NULL AND sequencename = ANY(:names)"
+            ),
+            {"names": [f"{table}_id_seq" for table in tables]},
+        ).scalars()
+        restarts = [f"ALTER SEQUENCE {name} RESTART" for name in used]
+        if restarts:
+            connection.execute(text("; ".join(restarts)))
 
 
 @pytest.fixture(scope="session")
@@ -81,14 +90,19 @@ def migrated_postgres() -> str:
     return POSTGRES_URL
 
 
-@pytest.fixture
-def empty_postgres(migrated_postgres: str) -> str:
-    """The migrated PostgreSQL database with no rows in it."""
+@pytest.fixture(scope="session")
+def postgres_cleaner(migrated_postgres: str) -> Iterator[Engine]:
+    """The engine that empties the tables between tests, kept for the run: a connection for each
+    test would cost more than the emptying."""
     engine = make_engine(migrated_postgres)
-    try:
-        empty_tables(engine)
-    finally:
-        engine.dispose()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def empty_postgres(migrated_postgres: str, postgres_cleaner: Engine) -> str:
+    """The migrated PostgreSQL database with no rows in it."""
+    empty_tables(postgres_cleaner)
     return migrated_postgres
 
 
