@@ -7,6 +7,7 @@ migrated SQLite file, or the PostgreSQL database with its tables emptied.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +47,20 @@ def _worker_database(base: str) -> str:
 POSTGRES_URL = _worker_database(BASE_POSTGRES_URL)
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+# A module whose every test is slow says so in one line (pytestmark = pytest.mark.slow).
+_WHOLLY_SLOW = re.compile(r"^pytestmark = \[?pytest\.mark\.slow\b", re.MULTILINE)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under -m "not slow", a module slow as a whole is not imported at all: each of its tests would
+    be deselected anyway, and their imports (hypothesis, schemathesis, Playwright) cost seconds in
+    every worker. The full suite collects it as usual."""
+    if config.option.markexpr.strip() != "not slow" or collection_path.suffix != ".py":
+        return None
+    if collection_path.name.startswith("test_") and _WHOLLY_SLOW.search(collection_path.read_text(encoding="utf-8")):
+        return True
+    return None
 
 
 def reset_postgres(url: str = POSTGRES_URL) -> None:
