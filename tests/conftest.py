@@ -52,11 +52,22 @@ SHARED = REPO.parent / "shared"
 _WHOLLY_SLOW = re.compile(r"^pytestmark = \[?pytest\.mark\.slow\b", re.MULTILINE)
 
 
+def _fast_tier(config: pytest.Config) -> bool:
+    return config.option.markexpr.strip() == "not slow"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _fast_tier(config):
+        # Every test that uses hypothesis is slow (and not imported, below), yet its plugin imports
+        # it at the end of every process to report: over a second in each worker.
+        config.pluginmanager.set_blocked("hypothesispytest")
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """Under -m "not slow", a module slow as a whole is not imported at all: each of its tests would
     be deselected anyway, and their imports (hypothesis, schemathesis, Playwright) cost seconds in
     every worker. The full suite collects it as usual."""
-    if config.option.markexpr.strip() != "not slow" or collection_path.suffix != ".py":
+    if not _fast_tier(config) or collection_path.suffix != ".py":
         return None
     if collection_path.name.startswith("test_") and _WHOLLY_SLOW.search(collection_path.read_text(encoding="utf-8")):
         return True
