@@ -7,6 +7,7 @@ migrated SQLite file, or the PostgreSQL database with its tables emptied.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,31 @@ POSTGRES_URL = _worker_database(BASE_POSTGRES_URL)
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
+# A module whose every test is slow says so in one line (pytestmark = pytest.mark.slow).
+_WHOLLY_SLOW = re.compile(r"^pytestmark = \[?pytest\.mark\.slow\b", re.MULTILINE)
+
+
+def _fast_tier(config: pytest.Config) -> bool:
+    return config.option.markexpr.strip() == "not slow"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _fast_tier(config):
+        # Every test that uses hypothesis is slow (and not imported, below), yet its plugin imports
+        # it at the end of every process to report: over a second in each worker.
+        config.pluginmanager.set_blocked("hypothesispytest")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under -m "not slow", a module slow as a whole is not imported at all: each of its tests would
+    be deselected anyway, and their imports (hypothesis, schemathesis, Playwright) cost seconds in
+    every worker. The full suite collects it as usual."""
+    if not _fast_tier(config) or collection_path.suffix != ".py":
+        return None
+    if collection_path.name.startswith("test_") and _WHOLLY_SLOW.search(collection_path.read_text(encoding="utf-8")):
+        return True
+    return None
+
 
 def reset_postgres(url: str = POSTGRES_URL) -> None:
     """An empty public schema: the migrations then run from nothing."""
@@ -60,15 +86,24 @@ def reset_postgres(url: str = POSTGRES_URL) -> None:
 
 
 def empty_tables(engine: Engine) -> None:
-    """Every row gone, the schema kept: isolation between tests without migrating again."""
+    """Every row of the PostgreSQL database gone, the schema kept: isolation between tests without
+    migrating again, in two or three round trips."""
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as connection:
         # DELETE, not TRUNCATE: on tables this small it is ten times faster.
-        for table in tables:
-            connection.execute(text(f"DELETE FROM {table}"))
-        if engine.dialect.name == "postgresql":
-            for table in tables:  # ids start at 1 again, as in a fresh database
-                connection.execute(text(f"ALTER SEQUENCE IF EXISTS {table}_id_seq RESTART"))
+        connection.execute(text("; ".join(f"DELETE FROM {table}" for table in tables)))
+        # ids start at 1 again, as in a fresh database. Only the sequences a test drew from: a
+        # restart gives the sequence a new file, which most tests never need.
+        used = connection.execute(
+            text(
+                "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
+                " AND last_value IS NOT NULL AND sequencename = ANY(:names)"
+            ),
+            {"names": [f"{table}_id_seq" for table in tables]},
+        ).scalars()
+        restarts = [f"ALTER SEQUENCE {name} RESTART" for name in used]
+        if restarts:
+            connection.execute(text("; ".join(restarts)))
 
 
 @pytest.fixture(scope="session")
@@ -81,14 +116,20 @@ def migrated_postgres() -> str:
     return POSTGRES_URL
 
 
-@pytest.fixture
-def empty_postgres(migrated_postgres: str) -> str:
-    """The migrated PostgreSQL database with no rows in it."""
+@pytest.fixture(scope="session")
+def postgres_engine(migrated_postgres: str) -> Iterator[Engine]:
+    """One engine on the test PostgreSQL database for the run: it empties the tables between tests
+    and is their `engine`. An engine for each test opened new connections, each a new server
+    process with cold caches: some 20 ms a test, more than the emptying."""
     engine = make_engine(migrated_postgres)
-    try:
-        empty_tables(engine)
-    finally:
-        engine.dispose()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def empty_postgres(migrated_postgres: str, postgres_engine: Engine) -> str:
+    """The migrated PostgreSQL database with no rows in it."""
+    empty_tables(postgres_engine)
     return migrated_postgres
 
 
@@ -116,10 +157,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
+def engine(request: pytest.FixtureRequest, database_url: str) -> Iterator[Engine]:
+    if make_url(database_url).get_backend_name() != "postgresql":
+        engine = make_engine(database_url)
+        yield engine
+        engine.dispose()
+        return
+    shared: Engine = request.getfixturevalue("postgres_engine")
+    yield shared
+    if shared.pool.checkedout():  # a connection the test left open: the next test gets a new pool
+        shared.dispose()
 
 
 @pytest.fixture

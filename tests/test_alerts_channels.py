@@ -15,6 +15,7 @@ from support.receivers import (
     SlackReceiver,
     SmtpReceiver,
     alert_content,
+    ssl_context,
 )
 
 from monitor.alerts.channels import build_channels
@@ -35,7 +36,7 @@ SECRET = "secrettoken"
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=ssl_context()) as client:
         yield client
 
 

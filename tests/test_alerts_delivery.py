@@ -30,6 +30,7 @@ from support.receivers import (
     TcpProxy,
     WebhookReceiver,
     alert_content,
+    ssl_context,
 )
 
 import monitor.alerts
@@ -57,7 +58,7 @@ SCHEMA = json.loads((Path(monitor.alerts.__file__).parent / "webhook_schema.json
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=ssl_context()) as client:
         yield client
 
 

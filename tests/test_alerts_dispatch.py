@@ -17,6 +17,7 @@ from support.receivers import (
     Reply,
     SlackReceiver,
     SmtpReceiver,
+    ssl_context,
 )
 
 from monitor.alerts.channel import Channel, OneByOne
@@ -35,7 +36,7 @@ SLACK_TIMEOUT_S = 1.0  # long enough that a loaded machine still sends both emai
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=ssl_context()) as client:
         yield client
 
 

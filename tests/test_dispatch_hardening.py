@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from support import rows as support_rows
-from support.receivers import DripReceiver, Reply, SlackReceiver, SmtpReceiver
+from support.receivers import DripReceiver, Reply, SlackReceiver, SmtpReceiver, ssl_context
 
 from monitor.alerts.channels import Channel, EmailChannel, SlackWebhookChannel, WebhookChannel
 from monitor.alerts.dispatch import DispatchReport, dispatch_alerts
@@ -31,7 +31,7 @@ alerts = support_rows.alerts_by_id
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=ssl_context()) as http:
         yield http
 
 

@@ -29,8 +29,12 @@ from monitor.store.models import Alert, Article, ArticleFeed
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 add_feed = partial(add_feed_at, next_poll_at=NOW)
-ADAPTIVE = PollSettings(timeout="5s", min_interval="5m", max_interval="2h", allow_private_addresses=True)
-FIXED = PollSettings(interval="15m", timeout="5s", allow_private_addresses=True)
+# parse_workers=0: documents are parsed in a thread, as the parse workers' own tests below show they
+# parse alike; a worker process would cost every refresh a process start.
+ADAPTIVE = PollSettings(
+    timeout="5s", min_interval="5m", max_interval="2h", allow_private_addresses=True, parse_workers=0
+)
+FIXED = PollSettings(interval="15m", timeout="5s", allow_private_addresses=True, parse_workers=0)
 
 
 @pytest.fixture
@@ -87,7 +91,7 @@ async def test_busy_feeds_speed_up_quiet_ones_slow_down_and_a_restart_resumes(se
 
 
 async def test_a_feed_failing_too_long_alerts_once_and_once_more_on_recovery(sessions, server, client) -> None:
-    poll = PollSettings(timeout="5s", failing_alert_after="1h", backoff_base="10m")
+    poll = PollSettings(timeout="5s", failing_alert_after="1h", backoff_base="10m", parse_workers=0)
     channels = ["console", "slack"]
     server.set_response("/feed.xml", 500)
     server.set_feed("/fine.xml", rss_document([story(1, "fine")]))
@@ -133,7 +137,7 @@ async def test_a_feed_failing_too_long_alerts_once_and_once_more_on_recovery(ses
 async def test_no_alert_channels_means_no_alert_rows(sqlite_sessions, server, client) -> None:
     server.set_response("/feed.xml", 410)
     feed_id = add_feed(sqlite_sessions, "gone", server.url("/feed.xml"))
-    poll = PollSettings(timeout="5s", failing_alert_after="1s")
+    poll = PollSettings(timeout="5s", failing_alert_after="1s", parse_workers=0)
     await refresh_feed(sqlite_sessions, client, feed_id, poll, NOW)
     result = await refresh_feed(sqlite_sessions, client, feed_id, poll, NOW + timedelta(seconds=5))
     assert result.alert == "failing" and result.outcome is FetchKind.GONE
@@ -199,7 +203,7 @@ async def test_feeds_polled_at_once_still_store_a_shared_article_once(sessions, 
     for n in range(6):
         server.set_feed(f"/{n}.xml", doc, delay_s=0.05)
         add_feed(sessions, f"outlet-{n}", server.url(f"/{n}.xml"))
-    poll = PollSettings(interval="15m", timeout="5s", concurrency=6, per_host_concurrency=6)
+    poll = PollSettings(interval="15m", timeout="5s", concurrency=6, per_host_concurrency=6, parse_workers=0)
     results = await refresh_feeds(sessions, client, poll, NOW)
     assert sum(result.new_articles for result in results) == 10
     assert sum(result.linked for result in results) == 50

@@ -60,6 +60,7 @@ def test_content_type_from_file_name() -> None:
     assert content_type_for(Path("orf-news_rss10.rdf")) == "application/rdf+xml"
 
 
+@pytest.mark.slow  # reads a whole corpus: every real feed in ../shared/feeds/real
 async def test_every_real_feed_fetches_and_parses(server: FeedServer) -> None:
     files = real_feed_files()
     limits = FetchLimits.from_settings(POLL)
@@ -107,6 +108,7 @@ async def test_real_feed_details(server: FeedServer) -> None:
     assert all("feedflare" not in entry.text and "feeds.reuters.com" not in entry.text for entry in reuters.entries)
 
 
+@pytest.mark.slow  # reads a whole corpus: every real feed in ../shared/feeds/real
 async def test_every_real_feed_is_stored_once(server: FeedServer, session_factory) -> None:
     files = real_feed_files()
     with session_factory() as session:
@@ -184,6 +186,7 @@ async def test_the_whole_feedparser_corpus_through_fetch_parse_and_store(server:
 CORPUS_COUNTS = {"parsed": 2098, "bozo": 276, "entries": 570, "stored": 146, "linked": 424, "rejected": 9}
 
 
+@pytest.mark.slow  # reads a whole corpus: every saved page in ../shared/feeds/articles-html
 async def test_article_pages_give_their_main_text_to_full_text_feeds(server: FeedServer, session_factory) -> None:
     """The saved news pages, linked from a full_text feed: trafilatura's main text is stored."""
     if not ARTICLES.is_dir():

@@ -25,12 +25,16 @@ from monitor.store.models import Article, Feed
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 add_feed = partial(add_feed_at, next_poll_at=NOW)
+# parse_workers=0: documents are parsed in a thread, as the parse workers' own tests in
+# test_ingest_health.py show they parse alike; a worker process would cost every refresh a process start.
 # interval written down: a fixed schedule. The test server is on 127.0.0.1, so private addresses
 # are allowed for article pages.
-POLL = PollSettings(interval="15m", timeout="5s", backoff_base="60s", backoff_max="6h", allow_private_addresses=True)
+POLL = PollSettings(
+    interval="15m", timeout="5s", backoff_base="60s", backoff_max="6h", allow_private_addresses=True, parse_workers=0
+)
 # No interval written down: the adaptive schedule between 5 minutes and 2 hours.
 ADAPTIVE = PollSettings(
-    timeout="5s", min_interval="5m", max_interval="2h", backoff_max="6h", allow_private_addresses=True
+    timeout="5s", min_interval="5m", max_interval="2h", backoff_max="6h", allow_private_addresses=True, parse_workers=0
 )
 
 
@@ -233,7 +237,7 @@ async def test_retry_after_is_respected(session_factory, server, client) -> None
 
 
 async def test_failures_back_off_exponentially_with_jitter_and_a_cap(session_factory, server, client) -> None:
-    poll = PollSettings(backoff_base="60s", backoff_max="200s", timeout="5s")
+    poll = PollSettings(backoff_base="60s", backoff_max="200s", timeout="5s", parse_workers=0)
     server.set_response("/feed.xml", 500)
     feed_id = add_feed(session_factory, "news", server.url("/feed.xml"))
     delays = []
@@ -321,7 +325,7 @@ async def test_temporary_redirect_keeps_the_feed_url(session_factory, server, cl
 
 
 async def test_timeout_is_recorded(session_factory, server) -> None:
-    poll = PollSettings(timeout=0.3)
+    poll = PollSettings(timeout=0.3, parse_workers=0)
     server.set_hang("/feed.xml", seconds=10)
     feed_id = add_feed(session_factory, "news", server.url("/feed.xml"))
     async with make_http_client(FetchLimits.from_settings(poll)) as client:
@@ -441,7 +445,7 @@ async def test_one_named_feed_or_all_feeds_regardless_of_schedule(session_factor
 
 @pytest.mark.parametrize(("concurrency", "per_host", "expected"), [(10, 2, 2), (3, 10, 3)])
 async def test_concurrency_limits(session_factory, server, client, concurrency, per_host, expected) -> None:
-    poll = PollSettings(concurrency=concurrency, per_host_concurrency=per_host, timeout="5s")
+    poll = PollSettings(concurrency=concurrency, per_host_concurrency=per_host, timeout="5s", parse_workers=0)
     for n in range(6):
         server.set_feed(f"/{n}.xml", items(1), delay_s=0.15)
         add_feed(session_factory, f"feed-{n}", server.url(f"/{n}.xml"))

@@ -51,6 +51,7 @@ def test_extract_article_text_on_an_empty_page() -> None:
     assert extract_article_text("<html><body></body></html>", "https://example.com/") is None
 
 
+@pytest.mark.slow  # reads a whole corpus: every saved page in ../shared/feeds/articles-html
 def test_extract_article_text_finds_the_main_text_of_real_pages() -> None:
     if not ARTICLES.is_dir():
         pytest.skip(f"{ARTICLES} is absent (real article pages live beside the clone in ../shared)")

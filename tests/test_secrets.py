@@ -182,7 +182,7 @@ async def test_a_failing_feeds_alert_never_carries_its_api_key(
     url = f"http://reader:{DB_PASSWORD}@{host}/feed.xml?api_key={API_KEY}"
     now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     feed_id = add_feed(sqlite_sessions, "Keyed wire", url, next_poll_at=now)
-    poll = PollSettings(timeout="5s", failing_alert_after="1s")
+    poll = PollSettings(timeout="5s", failing_alert_after="1s", parse_workers=0)
     await refresh_feed(sqlite_sessions, client, feed_id, poll, now, alert_channels=["slack"])
     result = await refresh_feed(sqlite_sessions, client, feed_id, poll, now + timedelta(seconds=5), ["slack"])
     assert result.alert == "failing"

@@ -26,7 +26,9 @@ from monitor.ingest.urlguard import is_public, strict_http_url
 from monitor.store.models import Article, Feed
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-POLL = PollSettings(interval="15m", timeout="2s")
+# parse_workers=0: documents are parsed in a thread, as the parse workers' own tests in
+# test_ingest_health.py show they parse alike; a worker process would cost every refresh a process start.
+POLL = PollSettings(interval="15m", timeout="2s", parse_workers=0)
 LIMITS = FetchLimits.from_settings(POLL)
 PAGE = b"<!doctype html><html><body><article><p>" + b"Internal admin page. " * 20 + b"</p></article></body></html>"
 ARABIC_INDIC = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")

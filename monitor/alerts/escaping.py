@@ -21,7 +21,6 @@ _CONTROL = re.compile(
 # No word boundary: "@here00" cut to fit a limit would become "@here…".
 _MENTION = re.compile(r"@(channel|here|everyone)", re.IGNORECASE)
 _WORD_JOINER = "\u2060"
-_MRKDWN_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # Characters that end or split a link in Slack mrkdwn, HTML attributes or a terminal line; C1
 # controls too (\x9b is a CSI to some terminals, and URLs are printed on the console).
 _LINK_BREAKERS = re.compile(r"[\s<>|\"'`\x00-\x1f\x7f-\x9f]")
@@ -45,7 +44,8 @@ def clip(text: str, limit: int) -> str:
 
 def mrkdwn(text: str, limit: int) -> str:
     """Untrusted text as Slack mrkdwn, at most ``limit`` characters once escaped."""
-    escaped = "".join(_MRKDWN_ESCAPES.get(c, c) for c in defang_mentions(clean(text)))
+    # "&" first, so that the entities added after it are not escaped again.
+    escaped = defang_mentions(clean(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     if len(escaped) <= limit:
         return escaped
     cut = escaped[: limit - 1]

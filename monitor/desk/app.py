@@ -6,6 +6,7 @@ operations routes (/healthz, /readyz, /metrics), served by uvicorn inside the se
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.resources import files
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -60,12 +61,22 @@ def _is_api(request: Request) -> bool:
     return request.url.path == API_PREFIX or request.url.path.startswith(API_PREFIX + "/")
 
 
+@cache
+def _desk_routers() -> tuple[APIRouter, tuple[tuple[APIRouter, APIRouter], ...]]:
+    """The login router and each part's (pages, api), built once per process: building them costs
+    tens of milliseconds, and their routes hold no state (a request finds the desk on app.state)."""
+    return login_router(), tuple(
+        (module.pages(), module.api()) for module in (alerts, articles, knowledge, feeds, feedback)
+    )
+
+
 def _add_desk(app: FastAPI) -> None:
-    app.include_router(login_router())
+    login, parts = _desk_routers()
+    app.include_router(login)
     guarded = [Depends(authenticate), Depends(csrf_protect)]
-    for module in (alerts, articles, knowledge, feeds, feedback):
-        app.include_router(module.pages(), dependencies=guarded)
-        app.include_router(module.api(), prefix=API_PREFIX, dependencies=guarded)
+    for pages, api in parts:
+        app.include_router(pages, dependencies=guarded)
+        app.include_router(api, prefix=API_PREFIX, dependencies=guarded)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(authenticate)])
     async def home() -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -16,7 +17,9 @@ from monitor.store.db import SessionFactory
 from monitor.store.models import utcnow
 
 
+@cache
 def make_templates() -> Jinja2Templates:
+    # One for the process: each Environment compiles every template again on first use.
     # Autoescape everywhere: article text is written by strangers and is never marked safe.
     environment = Environment(
         loader=PackageLoader("monitor.desk", "templates"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import ssl
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from functools import cache
 from http import HTTPStatus
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -121,6 +123,13 @@ def make_http_client(limits: FetchLimits, *, private_addresses: bool = False) ->
 POOL_SHARDS = 16
 
 
+@cache
+def _ssl_context() -> ssl.SSLContext:
+    # Built on the first pool that needs it, then shared by every client of the process (the service
+    # has two): loading the CA roots takes some 50 ms each time.
+    return httpx.create_ssl_context()
+
+
 class _ShardedTransport(httpx.AsyncBaseTransport):
     """Requests go to one of POOL_SHARDS connection pools, chosen by host.
 
@@ -135,7 +144,6 @@ class _ShardedTransport(httpx.AsyncBaseTransport):
     def __init__(self, connections: int, *, private_addresses: bool = False) -> None:
         per_pool = max(8, -(-2 * connections // POOL_SHARDS))
         self._limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
-        self._ssl_context: Any = None  # built once, on the first pool: loading CA roots is slow
         self._private_addresses = private_addresses
         # Exempt and guarded requests never share a connection: a connection opened for an
         # exempt request went wherever its host pointed.
@@ -145,12 +153,10 @@ class _ShardedTransport(httpx.AsyncBaseTransport):
         key = (zlib.crc32(host.encode("utf-8", "surrogatepass")) % POOL_SHARDS, exempt)
         pool = self._pools.get(key)
         if pool is None:
-            if self._ssl_context is None:
-                self._ssl_context = httpx.create_ssl_context()
             if exempt:
-                pool = httpx.AsyncHTTPTransport(verify=self._ssl_context, limits=self._limits)
+                pool = httpx.AsyncHTTPTransport(verify=_ssl_context(), limits=self._limits)
             else:
-                pool = guarded_transport(self._ssl_context, self._limits)
+                pool = guarded_transport(_ssl_context(), self._limits)
             self._pools[key] = pool
         return pool
 

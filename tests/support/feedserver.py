@@ -64,8 +64,10 @@ class FeedServer:
 
     def start(self) -> FeedServer:
         if self._thread is None:
+            # A short poll interval: stop() waits up to one interval, and a run starts this server
+            # some 150 times.
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
             )
             self._thread.start()
         return self

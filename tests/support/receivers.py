@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -27,9 +28,11 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -37,6 +40,14 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
 from monitor.outbox import AlertContent, ClosestAllegation, FindingView
+
+
+@cache
+def ssl_context() -> ssl.SSLContext:
+    """One CA store for the clients tests make: httpx loads one for each client otherwise (some 50
+    ms). They speak plain HTTP to local servers; this is what httpx would load, only loaded once."""
+    return httpx.create_ssl_context()
+
 
 # --- Slack ----------------------------------------------------------------------------------
 

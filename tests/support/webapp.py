@@ -24,6 +24,7 @@ from monitor.outbox import AlertContent, FindingView, outbox_rows
 from monitor.store.db import SessionFactory, make_engine, make_session_factory
 from monitor.store.models import Article, ArticleStatus, Feed, Finding, KnownFact
 from support.passwords import quick_hash as hash_password
+from support.receivers import ssl_context
 
 Checks = Callable[[], Awaitable[Mapping[str, bool]]]
 
@@ -41,7 +42,8 @@ async def serve(
         app, "127.0.0.1", 0, max_connections=max_connections, request_timeout_s=request_timeout_s
     )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=5, **client) as http:
+        base_url = f"http://127.0.0.1:{server.port}"
+        async with httpx.AsyncClient(base_url=base_url, timeout=5, verify=ssl_context(), **client) as http:
             yield http
     finally:
         await server.stop()
