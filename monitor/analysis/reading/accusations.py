@@ -108,6 +108,11 @@ class _Accusations:
         if token.pos_ in ("NOUN", "PROPN") and (self._act_noun(token) or self._foreign_act(sentence, token)):
             for owner in self._owners(sentence, token):
                 yield owner, f"{owner} {token.text}"
+            if token.dep_ == "pobj" and _in(token.head.head, self.v.culpability_words):
+                # "the Chinese state was responsible for the hack"
+                for agent in (c for c in token.head.head.head.children if c.dep_ == "nsubj"):
+                    for country in self._actor_countries(sentence, agent):
+                        yield country, f"{agent.text} responsible"
         if token.pos_ in ("NOUN",) and lemma in self.v.accusation_nouns and not _countering(token):
             for child in token.children:
                 if child.dep_ == "prep" and child.lower_ in ("against", "on"):

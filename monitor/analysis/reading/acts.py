@@ -272,6 +272,10 @@ class _Acts:
     def _negated(self, token: Any) -> bool:
         """Whether the act is said not to have happened: "did not interfere", "no evidence that
         Russia hacked", "we have no knowledge of any interference"."""
+        if any(
+            c.dep_ in ("nsubj", "nsubjpass") and any(g.lower_ == "neither" for g in c.children) for c in token.children
+        ):
+            return True  # "Neither Russia nor China interfered"
         node = token
         for _ in range(12):
             if any(

@@ -94,7 +94,14 @@ def _in(token: Any, words: frozenset[str]) -> bool:
 
 
 def _negated_here(verb: Any) -> bool:
-    return any(c.dep_ == "neg" or c.lower_ in ("never",) for c in verb.children)
+    """Whether VERB itself is negated, or is what "nothing" or "no evidence" is about ("found
+    nothing to suggest that ...")."""
+    if any(c.dep_ == "neg" or c.lower_ in ("never",) for c in verb.children):
+        return True
+    owner = verb.head if verb.dep_ in ("acl", "relcl", "xcomp") else None
+    return owner is not None and (
+        owner.lower_ in ("nothing", "none") or any(c.dep_ == "det" and c.lower_ == "no" for c in owner.children)
+    )
 
 
 def _described(ent: Any) -> bool:
