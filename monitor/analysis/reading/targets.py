@@ -189,8 +189,10 @@ class _Targets:
     def _phrase(self, sentence: _Sentence, head: Any) -> list[Any] | None:
         """The clean noun phrase headed by HEAD: its modifiers and "of" complements, without
         clauses, appositions or trailing prepositions; None when it is no target."""
+        # "the party's email accounts" tagged a verb ("accounts/VBZ") where it is an object
+        plural_misread = head.pos_ == "VERB" and head.tag_ == "VBZ" and head.dep_ in ("pobj", "dobj", "nsubjpass")
         if (
-            head.pos_ not in ("NOUN", "PROPN")
+            (head.pos_ not in ("NOUN", "PROPN") and not plural_misread)
             or _in(head, self.v.target_rejects)
             or head.lower_ in self.v.target_rejects
         ):
@@ -288,7 +290,7 @@ class _Targets:
             and t.i != head.i
             and t.i not in sentence.countries
         ]
-        if _in(head, self.v.entourage_nouns) and kind not in ("campaign", "party") and person_names:
+        if _in(head, self.v.entourage_nouns) and kind not in ("campaign", "party", "parliament") and person_names:
             kind = "campaign"  # "the Biden-Harris team", "Macron's staff": a candidate's people are the campaign
         names = [
             t.lower_.removesuffix("'s")
