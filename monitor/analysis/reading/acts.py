@@ -61,6 +61,13 @@ class _Acts:
         in its object, complement or purpose clause."""
         if verb.lemma_.lower() not in self.v.light_verbs:
             return True
+        if _in(verb, self.v.reaching_verbs) and any(
+            self.v.kind_of(w.lemma_.lower())
+            for c in verb.children
+            if c.dep_ in ("dobj", "nsubjpass")
+            for w in c.subtree
+        ):
+            return True  # "accessed copies of the electoral register": reaching any kind of target is the act
         for child in verb.children:
             if child.dep_ in (
                 "dobj",
