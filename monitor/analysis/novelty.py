@@ -410,9 +410,6 @@ def _learned(mention: Mention, article: Article) -> Fact:
     )
 
 
-__all__ = ["Allegation", "Article", "Finding", "Mention", "Novelty", "mentions"]
-
-
 def _same_politics(election: TargetIdentity, targets: list[Fact]) -> Fact | None:
     """A known target of ELECTION's country in ELECTION's year: an election dated that year, or
     anything else first reported that year (undated seeds count for any year)."""
@@ -428,3 +425,6 @@ def _same_politics(election: TargetIdentity, targets: list[Fact]) -> Fact | None
         if not years or not seen or years & seen:
             return fact
     return None
+
+
+__all__ = ["Allegation", "Article", "Finding", "Mention", "Novelty", "mentions"]

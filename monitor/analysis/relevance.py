@@ -172,8 +172,12 @@ class Relevance:
     def _topic_targets(self, extraction: Extraction) -> bool:
         """Whether the parse found an act aimed at an election, a campaign, a party, a parliament or
         voters, whoever did it ("a sophisticated state actor broke into the parties' networks"):
-        the allegation is then on the topic whatever its words resemble."""
-        return any(t.identity is not None and t.identity.kind in self.topic_kinds for t in extraction.targets)
+        the allegation is then on the topic whatever its words resemble. The vote an article merely
+        names (`at_issue`) is no such act."""
+        return any(
+            t.identity is not None and t.identity.kind in self.topic_kinds and not t.at_issue
+            for t in extraction.targets
+        )
 
     def _topic_link(self, vectors: np.ndarray) -> float | None:
         """How much closer the best allegation sentence is to the topic prototypes than to off-topic
