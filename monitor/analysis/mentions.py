@@ -109,7 +109,7 @@ def _election_years(extraction: Extraction) -> dict[str, str]:
     for target in extraction.targets:
         if target.identity and target.identity.kind == "election" and target.identity.whose:
             found.setdefault(target.identity.whose, set()).update(_YEAR.findall(target.phrase))
-    return {whose: years.pop() for whose, years in found.items() if len(years) == 1}
+    return {whose: next(iter(years)) for whose, years in found.items() if len(years) == 1}
 
 
 def _dated(

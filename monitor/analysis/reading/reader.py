@@ -173,11 +173,8 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
             return False
         word = following.group(1).lower()
         ordinary = self.v.topic_words | self.v.act_nouns | self.v.actor_nouns | self.v.election_events
-        return (
-            word in ordinary
-            or word.removesuffix("s") in ordinary
-            or any(word.removesuffix("s") in nouns for nouns in self.v.target_kinds.values())
-        )
+        stem = word.removesuffix("s")
+        return word in ordinary or stem in ordinary or self.v.kind_of(stem) is not None
 
     def _country_in(self, sentence: _Sentence, tokens: Iterable[Any]) -> list[str]:
         return list(dict.fromkeys(sentence.countries[t.i].country for t in tokens if t.i in sentence.countries))
