@@ -425,3 +425,15 @@ def test_a_headline_capital_after_a_country_is_no_other_name(reader: Reader) -> 
     ]
     post = reader.read("", "Russian hackers targeted The Washington Post's reporters, the newspaper said.")
     assert "United States" not in post.mentioned
+
+
+def test_a_target_says_whose_it_is_when_its_words_do_not(reader: Reader) -> None:
+    extraction = reader.read(
+        "Mozambique's election: observers count the cost",
+        "Observers in Maputo said Russian operatives tried to sway the vote with fake polls.",
+    )
+    assert [(t.phrase, t.identity.whose) for t in extraction.targets if t.identity] == [
+        ("vote (Mozambique)", "Mozambique")
+    ]
+    named = reader.read("", "Russian operatives tried to sway Mozambique's vote with fake polls, observers said.")
+    assert [t.phrase for t in named.targets] == ["Mozambique's vote"], "its words say whose it is"

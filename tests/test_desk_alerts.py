@@ -12,6 +12,7 @@ from markupsafe import escape
 from sqlalchemy import update
 from support.desk_rows import HOSTILE_TITLES, Desk, Found, desk_app, logged_in, walk
 
+from monitor.desk.listing import highlight
 from monitor.store.db import SessionFactory
 from monitor.store.models import Finding
 
@@ -270,3 +271,15 @@ async def test_without_credentials_the_list_is_closed(sessions: SessionFactory, 
         assert (await client.get(f"/api/alerts/{newsroom.korea}")).status_code == 401
         page = await client.get("/alerts?kind=country")
         assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")
+
+
+def test_a_target_is_marked_in_its_sentence_without_the_owner_said_after_it() -> None:
+    # The reader adds whose a target is after its words ("the vote (Mozambique)"); the sentence
+    # has only the words, and a value whose brackets are in the sentence is marked whole.
+    assert highlight("Russia swayed the vote.", "the vote (Mozambique)") == [
+        ("Russia swayed ", False), ("the vote", True), (".", False),
+    ]  # fmt: skip
+    assert highlight("They hit En Marche (EM) twice.", "En Marche (EM)") == [
+        ("They hit ", False), ("En Marche (EM)", True), (" twice.", False),
+    ]  # fmt: skip
+    assert highlight("Nothing here.", "the vote (Mozambique)") == [("Nothing here.", False)]

@@ -29,7 +29,7 @@ from monitor.analysis.target_words import (
     _same_identity,
     _target_names,
 )
-from monitor.analysis.text import fold
+from monitor.analysis.text import fold, without_owner
 from monitor.config import AnalysisSettings
 
 
@@ -246,7 +246,11 @@ class Novelty:
             if not named or all(name in told for name in named):
                 reason = f"same story as {same_story.ref}: it brings no name the earlier story lacked"
                 return Finding("target", mention.value, mention.about, mention.evidence, None, None, reason), True
-        closest = self._closest(mention.value, same or targets, lambda f: f.value)
+        closest = self._closest(
+            without_owner(mention.value, identity.whose),
+            same or targets,
+            lambda f: without_owner(f.value, _identity_of(f).whose),
+        )
         near = (
             f'closest known: "{closest.fact.value}" ({closest.similarity:.2f})'
             if closest.fact
@@ -266,7 +270,10 @@ class Novelty:
         when VALUE carries no name, the closest wording if it is close enough."""
         if not same:
             return _Match(None, None)
-        vectors = self.embedder.embed([value, *[f.value for f in same]])
+        # Wordings are compared on their own words: the owner said after them is the identity's.
+        value = without_owner(value, identity.whose)
+        worded = [without_owner(f.value, _identity_of(f).whose) for f in same]
+        vectors = self.embedder.embed([value, *worded])
         sims = vectors[1:] @ vectors[0]
         if identity.names:
             named = [i for i, f in enumerate(same) if identity.names & _identity_of(f).names]
@@ -278,7 +285,7 @@ class Novelty:
         limit = self.settings.target_identity_threshold if threshold is None else threshold
         if _bare(value):
             limit = -1.0  # "American campaigns", "voters": a kind of thing and whose, nothing more to be new
-        if float(sims[best]) >= limit or fold(value) == fold(same[best].value):
+        if float(sims[best]) >= limit or fold(value) == fold(worded[best]):
             return _Match(same[best], round(float(sims[best]), 4))
         return _Match(None, None)
 

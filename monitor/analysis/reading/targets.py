@@ -116,6 +116,8 @@ class _Targets:
                 child.dep_ == "prep"
                 and child.lower_ in ("in", "into", "against", "on", "at", "with", "of", "over")
                 and not (verb and child.lower_ in ("of", "over"))
+                # "swayed the vote with fake polls": beside an object, "with" says what was used
+                and not (verb and child.lower_ == "with" and any(c.dep_ == "dobj" for c in act.children))
             ):
                 if (
                     not verb
