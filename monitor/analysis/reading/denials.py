@@ -90,7 +90,7 @@ class _Denials:
                 if lemma == "deny" or any(
                     _in(t, self.v.allegation_nouns) or self._act_word(t) or self._dismissive(t) for t in objects
                 ):
-                    if not any(c.dep_ == "neg" for c in token.children):
+                    if not any(c.dep_ == "neg" for c in token.children) and not _neither_nor(token):
                         return token
             if lemma in self.v.calling_verbs and token.pos_ == "VERB":
                 inner = [
@@ -125,6 +125,7 @@ class _Denials:
             if (
                 self._dismissive(token)
                 and token.pos_ in ("ADJ", "NOUN")
+                and token.dep_ != "advcl"  # "its emails, some of them fake, were posted": an aside
                 and token.head.lemma_.lower() in {"be"} | self.v.calling_verbs
                 and not _negated_here(token.head)  # "this is not a fantasy": the charge upheld
                 and not any(c.dep_ == "det" and c.lower_ == "no" for c in token.children)
@@ -176,7 +177,10 @@ class _Denials:
             return state, True, words
         phrase = [t for t in subject.subtree if not _inside(t, subject, ("relcl", "acl", "appos"))]
         voices = [t for t in phrase if _in(t, self.v.state_voice_nouns)]
-        person = next((t for t in phrase if t.ent_type_ == "PERSON"), None)
+        # A surname alone is often untagged; a name the article gave a person before is theirs.
+        person = next(
+            (t for t in phrase if t.ent_type_ == "PERSON" or (t.pos_ == "PROPN" and t.text in self.full_names)), None
+        )
         if person is not None:
             name = self._person_name(person)
             if name in self.person_state:
@@ -262,3 +266,9 @@ class _Denials:
         if len(content) < 3:
             return ""
         return " ".join(t.text for t in words).replace(" 's", "'s")
+
+
+def _neither_nor(verb: Any) -> bool:
+    """ "neither admitted nor denied", "neither denied nor confirmed": nothing is denied."""
+    pair = verb.head if verb.dep_ == "conj" else verb
+    return any(c.lower_ in ("neither", "nor") for c in pair.children if c.dep_ in ("preconj", "cc"))

@@ -8,6 +8,10 @@ from typing import Any
 from monitor.analysis.reading.parse import _described, _in, _inside, _noun_phrase_context, _Sentence
 
 
+# Country words that are a state speaking: its seat of power, its organs, its media.
+_STATE_VOICES = ("metonym", "state_organ", "state_media")
+
+
 class _Speakers:
     """Part of one article's reading (_ArticleReading): who speaks, and for which state."""
 
@@ -28,9 +32,16 @@ class _Speakers:
             around = _noun_phrase_context(ent)
             if _described(ent):
                 self.described.update([name, *name.split()])  # "opposition leader X", "X, a businessman"
-            voices = [t for t in around if _in(t, self.v.state_voice_nouns) or t.i in sentence.countries]
+            # A state's organ ("Kremlin spokesman") or a voice noun ("Russia's ambassador") makes
+            # the person that state's voice; a nationality ("a Russian citizen") does not.
+            voices = [
+                t
+                for t in around
+                if _in(t, self.v.state_voice_nouns)
+                or (t.i in sentence.countries and sentence.countries[t.i].kind in _STATE_VOICES)
+            ]
             states = self._country_in(sentence, around)
-            if states and any(_in(t, self.v.state_voice_nouns) or sentence.countries.get(t.i, None) for t in voices):
+            if states and voices:
                 for part in [name, *name.split()]:
                     self.person_state.setdefault(part, states[0])
 
