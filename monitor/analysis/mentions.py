@@ -54,7 +54,15 @@ def mentions(extraction: Extraction, published: datetime | None = None) -> list[
         # bomb threats"), else the allegation the denial answers, else the article's lead.
         stated = [d.denied for d in extraction.denials if d.denier == denial.denier and d.denied]
         specific = max(stated, key=lambda t: len(t.split()), default="")
-        answered = specific or (denial.allegation if denial.allegation != denial.evidence else extraction.lead())
+        # A denial that names what it is about ("denied interfering in the vote") answers that, not
+        # the article's lead.
+        names_its_target = any(
+            t.sentence_index == denial.sentence_index and t.identity and t.identity.kind != "other"
+            for t in [*extraction.targets, *extraction.denied_targets]
+        )
+        answered = specific or (
+            denial.allegation if denial.allegation != denial.evidence or names_its_target else extraction.lead()
+        )
         year = next((n for n in operation.names if _YEAR.fullmatch(n)), "") if operation else ""
         # Without a dated operation, the year the allegation itself states ("Madagascar's 2018
         # presidential election"), else the article's.

@@ -367,7 +367,7 @@ class Novelty:
                 for t in fresh
                 if (i := TargetIdentity.parse(t.about)) is not None
                 and i.kind in self.topic_kinds
-                and set(fold(t.value).split()) <= answered
+                and set(fold(without_owner(t.value, i.whose)).split()) <= answered
             ),
             None,
         )
