@@ -48,3 +48,16 @@ def test_a_denial_without_a_dated_operation_takes_the_year_its_allegation_states
     undated = DenialMention("Russia", True, "Russia", "The Kremlin rejected the report.", 1, "Moscow meddled.")
     (plain,) = mentions(Extraction(sentences=["Moscow meddled.", "x"], denials=[undated]), PUBLISHED)
     assert Allegation.parse(plain.about).year == "2021"
+
+
+def test_a_denial_naming_its_own_target_answers_that_not_the_lead() -> None:
+    lead = "Taiwan says Beijing smeared President Lin with fake videos."
+    said = "Beijing has repeatedly denied interfering in the vote."
+    denial = DenialMention("China", True, "China", said, 1, said)
+    vote = TargetMention("vote (Taiwan)", said, 1, TargetIdentity("Taiwan", "election"))
+    extraction = Extraction(sentences=[lead, said], targets=[vote], denials=[denial])
+    (own,) = [m for m in mentions(extraction, PUBLISHED) if m.kind == "denial"]
+    assert Allegation.parse(own.about).words == said
+    bare = Extraction(sentences=[lead, said], denials=[denial])
+    (general,) = [m for m in mentions(bare, PUBLISHED) if m.kind == "denial"]
+    assert lead in Allegation.parse(general.about).words, "a denial naming nothing answers the lead"
