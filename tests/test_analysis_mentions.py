@@ -61,3 +61,15 @@ def test_a_denial_naming_its_own_target_answers_that_not_the_lead() -> None:
     bare = Extraction(sentences=[lead, said], denials=[denial])
     (general,) = [m for m in mentions(bare, PUBLISHED) if m.kind == "denial"]
     assert lead in Allegation.parse(general.about).words, "a denial naming nothing answers the lead"
+
+
+def test_an_undated_election_takes_the_one_year_the_article_gives_elections_anywhere() -> None:
+    def about(years: dict[str, set[str]]) -> str:
+        extraction = Extraction(sentences=["."], targets=[_election("U.S. elections")], election_years=years)
+        return next(m.about for m in mentions(extraction, PUBLISHED) if m.kind == "target")
+
+    # "...changed the outcome of the 2016 election": an article written in 2021 about 2016.
+    assert about({"": {"2016"}}) == "United States/election/2016"
+    assert about({"United States": {"2016"}}) == "United States/election/2016"
+    assert about({"": {"2016", "2020"}}) == "United States/election/2021", "two years: neither"
+    assert about({"Canada": {"2019"}}) == "United States/election/2021", "another country's year"

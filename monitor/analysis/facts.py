@@ -87,6 +87,9 @@ class Extraction:
     # How often the topic's own words (an election, a vote, a campaign) occur; None when unread.
     topic_words: int | None = None
     mention_counts: dict[str, int] = field(default_factory=dict)
+    # The years the article gives elections, wherever it names one ("the 2016 election"), by whose
+    # they are ("" where the words do not say).
+    election_years: dict[str, set[str]] = field(default_factory=dict)
 
     def electorate(self, exclude: set[str] = frozenset()) -> str:  # type: ignore[assignment]
         """The country whose politics the article is about: the most named one that is not accused."""

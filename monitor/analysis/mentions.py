@@ -38,7 +38,10 @@ def mentions(extraction: Extraction, published: datetime | None = None) -> list[
     for accusation in extraction.accusations:
         add(Mention("country", accusation.country, "", accusation.evidence))
     years = _election_years(extraction)
-    identities = [_dated(t.identity, t.phrase, published, years) if t.identity else None for t in extraction.targets]
+    identities = [
+        _dated(t.identity, t.phrase, published, years, extraction.election_years) if t.identity else None
+        for t in extraction.targets
+    ]
     for target, identity in zip(extraction.targets, identities, strict=True):
         add(
             Mention(
@@ -121,13 +124,20 @@ def _election_years(extraction: Extraction) -> dict[str, str]:
 
 
 def _dated(
-    identity: TargetIdentity, phrase: str, published: datetime | None, article_years: dict[str, str] | None = None
+    identity: TargetIdentity,
+    phrase: str,
+    published: datetime | None,
+    article_years: dict[str, str] | None = None,
+    election_years: dict[str, set[str]] | None = None,
 ) -> TargetIdentity:
     """An election is that year's election: the year the phrase names, else the one year the article
     gives that country's elections, else the article's year."""
     if identity.kind != "election":
         return identity
     stated = (article_years or {}).get(identity.whose)
+    given = (election_years or {}).get(identity.whose, set()) | (election_years or {}).get("", set())
+    if not stated and len(given) == 1:
+        stated = next(iter(given))
     years = _YEAR.findall(phrase) or ([stated] if stated else []) or ([str(published.year)] if published else [])
     names = [n for n in identity.name.split() if not _YEAR.fullmatch(n)]
     return TargetIdentity(identity.whose, identity.kind, " ".join([*names, *dict.fromkeys(years)]))

@@ -33,6 +33,9 @@ _DATELINE = re.compile(
 )
 
 
+_YEAR = re.compile(r"(?:19|20)\d{2}")
+
+
 class Reader:
     """Reads articles with a spaCy pipeline; one instance per process (the pipeline is ~15 MB)."""
 
@@ -107,6 +110,8 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
                     self.result.mention_counts.get(mention.country, 0) + weight
                 )
             self._learn_people(sentence)
+            for whose, year in self._election_years(sentence):
+                self.result.election_years.setdefault(whose, set()).add(year)
             self.result.topic_words += sum(1 for t in sentence.doc if _in(t, self.v.topic_words))
         self._read_denials()
         deniers = {d.denier for d in self.result.denials if d.denier_is_state}
@@ -125,6 +130,18 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
         self._fill_whose(actors)
         self._say_whose()
         return self.result
+
+    def _election_years(self, sentence: _Sentence) -> set[tuple[str, str]]:
+        """(whose, year) for each election SENTENCE dates: "the 2016 US election", "2018's
+        midterms" (whose "" where the words do not say)."""
+        found = set()
+        for event in sentence.doc:
+            if not _in(event, self.v.election_events):
+                continue
+            before = [t for t in event.subtree if t.i < event.i]
+            whose = (self._country_in(sentence, before) or [""])[-1]
+            found |= {(whose, t.text[:4]) for t in before if t.head.i == event.i and _YEAR.fullmatch(t.text[:4])}
+        return found
 
     def _drop_victims_denials(self) -> None:
         """In an article that accuses other states, a state that no one accuses and that does not

@@ -7,7 +7,6 @@ from typing import Any
 
 from monitor.analysis.reading.parse import _described, _in, _inside, _noun_phrase_context, _Sentence
 
-
 # Country words that are a state speaking: its seat of power, its organs, its media.
 _STATE_VOICES = ("metonym", "state_organ", "state_media")
 
