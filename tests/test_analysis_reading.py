@@ -437,3 +437,17 @@ def test_a_target_says_whose_it_is_when_its_words_do_not(reader: Reader) -> None
     ]
     named = reader.read("", "Russian operatives tried to sway Mozambique's vote with fake polls, observers said.")
     assert [t.phrase for t in named.targets] == ["Mozambique's vote"], "its words say whose it is"
+
+
+@pytest.mark.parametrize(
+    ("text", "names_the_topic"),
+    [
+        ("Accounts linked to Azerbaijan ran an online campaign to smear the Games. The campaign failed.", False),
+        ("Hackers linked to Russia broke into the Macron campaign's servers.", True),
+        ("Hackers linked to Iran sent phishing emails to campaign staff.", True),
+        ("Hackers linked to Iran targeted Biden's campaign.", True),
+        ("Accounts linked to China ran a disinformation campaign before the vote.", True),
+    ],
+)
+def test_a_campaign_names_the_topic_only_as_someones(reader: Reader, text: str, names_the_topic: bool) -> None:
+    assert bool(reader.read("", text).topic_words) is names_the_topic

@@ -112,7 +112,7 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
             self._learn_people(sentence)
             for whose, year in self._election_years(sentence):
                 self.result.election_years.setdefault(whose, set()).add(year)
-            self.result.topic_words += sum(1 for t in sentence.doc if _in(t, self.v.topic_words))
+            self.result.topic_words += sum(1 for t in sentence.doc if self._topic_word(t))
         self._read_denials()
         deniers = {d.denier for d in self.result.denials if d.denier_is_state}
         for sentence in self.sentences:
@@ -130,6 +130,25 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
         self._fill_whose(actors)
         self._say_whose()
         return self.result
+
+    def _topic_word(self, token: Any) -> bool:
+        """Whether TOKEN names the topic: "election", "parliament"; "campaign" only as someone's or
+        something political's ("Biden's campaign", "the election campaign", "campaign staff")."""
+        if not _in(token, self.v.topic_words):
+            return False
+        if not _in(token, self.v.loose_topic_words):
+            return True
+        # The verb ("campaigned for the party") and a noun modifying another ("campaign staff") are
+        # the political sense.
+        return (
+            token.pos_ == "VERB"
+            or token.dep_ in ("compound", "poss")
+            or any(
+                c.dep_ in ("compound", "amod", "poss", "nmod")
+                and (c.pos_ == "PROPN" or _in(c, self.v.topic_words) or self.v.kind_of(c.lemma_.lower()) is not None)
+                for c in token.children
+            )
+        )
 
     def _election_years(self, sentence: _Sentence) -> set[tuple[str, str]]:
         """(whose, year) for each election SENTENCE dates: "the 2016 US election", "2018's

@@ -55,6 +55,7 @@ class Vocabulary:
     countering_verbs: frozenset[str]
     topic_target_kinds: frozenset[str]
     topic_words: frozenset[str]
+    loose_topic_words: frozenset[str]
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Vocabulary:
