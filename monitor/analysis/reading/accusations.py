@@ -23,7 +23,7 @@ class _Accusations:
         found: list[Accusation] = []
         for token in sentence.doc:
             for country, how in self._actors_of(sentence, token):
-                if self._negated(token):
+                if self._negated(token) or self._spread_story(token):
                     continue
                 denied = self._under_denial(token)
                 if denied and sentence.index in self.state_denier and self.state_denier[sentence.index] != country:
@@ -57,6 +57,23 @@ class _Accusations:
         return _in(speaker, self.v.state_voice_nouns) and not any(
             t.ent_type_ in ("GPE", "NORP", "PERSON") for t in phrase
         )
+
+    def _spread_story(self, token: Any) -> bool:
+        """Whether TOKEN is in a story someone spread ("pushed the claim that the United States blew
+        up the pipelines"): what an operation said, not a charge."""
+        node = token
+        for _ in range(12):
+            if node.head.i == node.i:
+                return False
+            if (
+                node.dep_ in ("acl", "ccomp")
+                and _in(node.head, self.v.allegation_nouns)
+                and node.head.dep_ in ("dobj", "nsubjpass")
+                and _in(node.head.head, self.v.spreading_verbs)
+            ):
+                return True
+            node = node.head
+        return False
 
     def _under_denial(self, token: Any) -> bool:
         """Whether TOKEN is in what a denial says is untrue ("denied that Moscow had interfered")."""

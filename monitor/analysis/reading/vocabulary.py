@@ -56,6 +56,7 @@ class Vocabulary:
     topic_target_kinds: frozenset[str]
     topic_words: frozenset[str]
     loose_topic_words: frozenset[str]
+    spreading_verbs: frozenset[str]
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Vocabulary:
