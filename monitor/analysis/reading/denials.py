@@ -8,6 +8,12 @@ from monitor.analysis.facts import DenialMention
 from monitor.analysis.reading.parse import _in, _inside, _negated_here, _objects_of, _Sentence
 
 
+# Words by which a denial's content speaks of the one denying.
+_SELF = frozenset(
+    {"he", "she", "it", "they", "we", "i", "his", "her", "its", "their", "our", "my", "him", "them", "us"}
+)
+
+
 class _Denials:
     """Part of one article's reading (_ArticleReading): the denials and who makes them."""
 
@@ -53,7 +59,7 @@ class _Denials:
             return None
         subject = self._denier_token(cue)
         denier, is_state, speaker = self._denier(sentence, subject, previous)
-        if denier is None:
+        if denier is None or (not is_state and not self._own_denial(sentence, cue)):
             return None
         if is_state and not _in(cue, self.v.deny_verbs | self.v.weak_deny_verbs | self.v.calling_verbs | {"be"}):
             self.self_deniers.add(denier)  # the act itself, negated: "did not interfere", "made no effort to"
@@ -67,6 +73,25 @@ class _Denials:
             self._denied_words(cue),
             speaker,
         )
+
+    def _own_denial(self, sentence: _Sentence, cue: Any) -> bool:
+        """Whether a person or a body denies something said of them: not a state's act they see no
+        proof of ("had no proof of Russian intervention": a third party's doubt), nor a story with no
+        interference in it ("dismissed rumours that he was having an affair")."""
+        said = [
+            t
+            for c in cue.children
+            if c.dep_ in ("dobj", "ccomp", "xcomp", "prep", "attr", "oprd", "pcomp", "acomp")
+            for t in c.subtree
+        ]
+        about_them = any(t.lower_ in _SELF for t in said) or any(
+            c.tag_ in ("VBG", "VBN") and not any(g.dep_ in ("nsubj", "nsubjpass") for g in c.children)
+            for c in cue.children
+            if c.dep_ in ("xcomp", "dobj", "pcomp", "ccomp")
+        )  # "denied that its systems were breached", "denied receiving money from Moscow"
+        if not about_them and any(next(self._actors_of(sentence, t), None) for t in said):
+            return False
+        return not self._denied_words(cue) or any(self._act_word(t) or t.i in sentence.countries for t in said)
 
     def _denial_cue(self, sentence: _Sentence) -> Any | None:
         for token in sentence.doc:
