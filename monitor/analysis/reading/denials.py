@@ -7,7 +7,6 @@ from typing import Any
 from monitor.analysis.facts import DenialMention
 from monitor.analysis.reading.parse import _in, _inside, _negated_here, _objects_of, _Sentence
 
-
 # Words by which a denial's content speaks of the one denying.
 _SELF = frozenset(
     {"he", "she", "it", "they", "we", "i", "his", "her", "its", "their", "our", "my", "him", "them", "us"}
