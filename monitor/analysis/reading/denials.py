@@ -200,6 +200,8 @@ class _Denials:
         if state:
             return state, True, words
         phrase = [t for t in subject.subtree if not _inside(t, subject, ("relcl", "acl", "appos"))]
+        if body := self._voiced_body(sentence, phrase):
+            return body, False, words
         voices = [t for t in phrase if _in(t, self.v.state_voice_nouns)]
         # A surname alone is often untagged; a name the article gave a person before is theirs.
         person = next(

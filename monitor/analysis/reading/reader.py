@@ -181,7 +181,10 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
         """A person or body the article names as a target does not deny the interference when
         they call something fake: a hacked campaign calling some leaked files forgeries is the
         victim speaking."""
-        victims = {name for t in self.result.targets if t.identity for name in t.identity.names}
+        # Only what the vocabulary calls a target: an unclassified one may be what was paid.
+        victims = {
+            name for t in self.result.targets if t.identity and t.identity.kind != "other" for name in t.identity.names
+        }
         self.result.denials = [
             d for d in self.result.denials if d.denier_is_state or not victims & set(d.denier.lower().split())
         ]

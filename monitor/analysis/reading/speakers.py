@@ -79,9 +79,35 @@ class _Speakers:
         person = any(t.ent_type_ == "PERSON" for t in phrase) or any(
             t.lower_.rstrip(".") in self.v.person_titles and t.i < speaker.i and speaker.pos_ == "PROPN" for t in phrase
         )
+        if self._voiced_body(sentence, phrase):
+            return None, words  # "the president of AFRIC, the Mozambican X" speaks for AFRIC
         if states and (not person or any(_in(t, self.v.state_voice_nouns) for t in phrase)):
             return states[0], words  # "Romanian candidate Calin Dobre" speaks for himself, not Romania
         for t in phrase:
             if t.ent_type_ == "PERSON" and t.text in self.person_state:
                 return self.person_state[t.text], words
         return None, words
+
+    def _voiced_body(self, sentence: _Sentence, phrase: list[Any]) -> str | None:
+        """The named body a voice in PHRASE speaks for, when it is no state: "the president of
+        AFRIC", "a spokesman for the Dimera Group"."""
+        # A common noun: "the Ministry of External Affairs" is the name of a state's organ.
+        voices = self.v.state_voice_nouns | self.v.person_titles
+        for voice in (t for t in phrase if _in(t, voices) and t.pos_ == "NOUN"):
+            for prep in (c for c in voice.children if c.dep_ == "prep" and c.lower_ in ("of", "for")):
+                for body in (o for o in prep.children if o.dep_ == "pobj"):
+                    names = [
+                        t
+                        for t in body.subtree
+                        if t.pos_ == "PROPN"
+                        and t.i not in sentence.countries
+                        and not _inside(t, body, ("appos", "relcl", "acl"))
+                    ]
+                    if (
+                        body.pos_ == "PROPN"
+                        and body.ent_type_ != "PERSON"
+                        and names
+                        and body.i not in sentence.countries
+                    ):
+                        return " ".join(t.text for t in names)
+        return None
