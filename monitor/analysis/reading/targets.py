@@ -118,6 +118,8 @@ class _Targets:
                 and not (verb and child.lower_ in ("of", "over"))
                 # "swayed the vote with fake polls": beside an object, "with" says what was used
                 and not (verb and child.lower_ == "with" and any(c.dep_ == "dobj" for c in act.children))
+                # "spread it on social networks", "the leaks on WikiLeaks": where it was spread
+                and not (child.lower_ in ("on", "in") and _in(act, self.v.spreading_verbs))
             ):
                 if (
                     not verb
@@ -212,15 +214,20 @@ class _Targets:
             c.dep_ == "det" and c.lower_ in ("no", "how", "what", "which", "any") for c in head.children
         ) or self._act_noun(head):
             return None
+        owner: list[Any] = []
+        pronoun = next((c for c in head.children if c.dep_ == "poss" and c.pos_ == "PRON"), None)
         if (
-            any(c.dep_ == "poss" and c.pos_ == "PRON" for c in head.children)
+            pronoun is not None
             and not any(t.pos_ == "PROPN" for t in head.subtree)
             and self.v.kind_of(head.lemma_.lower()) not in ("election", "parliament")
         ):
             # "his daughter", "its institutions": whose they are is another sentence's; "our
-            # election" is the speaker's country's, which the article names
-            return None
-        keep = [head]
+            # election" is the speaker's country's, which the article names. "Podesta blames Russia
+            # for the hack of his email": the person the clause is about is whose it is.
+            owner = self._named_owner(pronoun)
+            if not owner:
+                return None
+        keep = [head, *owner]
         for child in head.children:
             if child.dep_ in ("det", "predet") and child.i == head.left_edge.i:
                 continue
@@ -236,7 +243,12 @@ class _Targets:
             elif child.dep_ in ("cc", "conj") and child.i > head.i and head.dep_ != "conj":
                 continue
         tokens = sorted(
-            {t.i: t for t in keep if t.dep_ not in ("punct",) or t.text in ("-", "'")}.values(), key=lambda t: t.i
+            {
+                t.i: t
+                for t in keep
+                if (t.dep_ not in ("punct",) or t.text in ("-", "'")) and not (owner and t.i == pronoun.i)
+            }.values(),
+            key=lambda t: t.i,
         )
         while tokens and (
             tokens[0].dep_ in ("det", "cc", "prep", "punct")
@@ -253,6 +265,26 @@ class _Targets:
         ):
             return None  # one common noun in the singular ("campaign") says too little
         return tokens
+
+    def _named_owner(self, pronoun: Any) -> list[Any]:
+        """The named person "his" or "her" stands for: the subject, a person's name, of the nearest
+        clause above it that has one; [] when there is none."""
+        if pronoun.lower_ not in ("his", "her"):
+            return []
+        node = pronoun
+        for _ in range(12):
+            if node.head.i == node.i:
+                return []
+            node = node.head
+            subjects = [c for c in node.children if c.dep_ == "nsubj"] if node.pos_ in ("VERB", "AUX") else []
+            if subjects:
+                subject = subjects[0]
+                # a surname the tagger misses in a headline is a person's when the article named them
+                if subject.pos_ == "PROPN" and (subject.ent_type_ == "PERSON" or subject.text in self.full_names):
+                    return [t for t in subject.subtree if t.pos_ == "PROPN" and t.dep_ in ("compound", "nsubj")]
+                if subject.pos_ != "PRON":
+                    return []
+        return []
 
     def _identity(self, sentence: _Sentence, head: Any, phrase: list[Any], accused: set[str]) -> TargetIdentity:
         # A country in the phrase itself says whose it is ("US election infrastructure"), even one
