@@ -7,7 +7,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from monitor.analysis.facts import Accusation
-from monitor.analysis.reading.parse import _countering, _in, _inside, _objects_of, _Sentence, _with_conjuncts
+from monitor.analysis.reading.parse import (
+    _countering,
+    _in,
+    _inside,
+    _listed_beside,
+    _objects_of,
+    _Sentence,
+    _with_conjuncts,
+)
 
 _SUBJECTS = ("nsubj", "nsubjpass", "csubj")
 # Verbs that give their object a second name ("called the hack a Kremlin provocation"); "see" or
@@ -239,6 +247,9 @@ class _Accusations:
                 charged += _objects_of(child)
         if lemma in ("point",):
             charged += [g for c in verb.children if c.dep_ == "prep" and c.lower_ == "at" for g in _objects_of(c)]
+        if charged:
+            # "implicated China, along with Russia and Iran, in efforts to": charged beside the object
+            charged += [o for holder in (verb, *charged) for o in _listed_beside(holder)]
         # "Iran, which it blamed for a cyberattack": the relative pronoun stands for its antecedent
         charged = [verb.head if c.lower_ in ("which", "who", "whom") and verb.dep_ == "relcl" else c for c in charged]
         if not charged:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from monitor.analysis.reading.parse import _in, _negated_here, _objects_of, _Sentence, _with_conjuncts
+from monitor.analysis.reading.parse import _in, _listed_beside, _negated_here, _objects_of, _Sentence, _with_conjuncts
 
 # Prepositions that say where a doer works from.
 _BASE_PREPS = frozenset({"in", "inside", "from", "out", "within"})
@@ -145,7 +145,10 @@ class _Acts:
         if not agents and verb.dep_ in ("relcl", "acl") and verb.head.pos_ in ("NOUN", "PROPN"):
             if not any(c.dep_ == "nsubjpass" for c in verb.children):
                 agents = [verb.head]
-        return [a for agent in agents for a in _with_conjuncts(agent)]
+        # "Russia, along with China, tried to sway the vote": both did (the parser hangs "along" on
+        # the subject or on the verb)
+        beside = [*_listed_beside(verb), *(b for agent in agents for b in _listed_beside(agent))] if agents else []
+        return [a for agent in agents for a in _with_conjuncts(agent)] + beside
 
     def _act_word(self, token: Any) -> bool:
         lemma = token.lemma_.lower()

@@ -68,6 +68,18 @@ def _with_conjuncts(token: Any) -> list[Any]:
     return found
 
 
+def _listed_beside(token: Any) -> list[Any]:
+    """What "along with", "together with" or "alongside" adds to TOKEN, conjuncts included:
+    "China, along with Russia and Iran" adds Russia and Iran."""
+    found = []
+    for prep in (c for c in token.children if c.dep_ == "prep"):
+        if prep.lower_ == "alongside":
+            found += _objects_of(prep)
+        elif prep.lower_ in ("along", "together"):
+            found += [o for w in prep.children if w.dep_ == "prep" and w.lower_ == "with" for o in _objects_of(w)]
+    return found
+
+
 def _inside(token: Any, root: Any, deps: tuple[str, ...]) -> bool:
     node = token
     while node.i != root.i and node.head.i != node.i:
