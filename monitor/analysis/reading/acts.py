@@ -295,6 +295,10 @@ class _Acts:
                 for c in node.children
             ):
                 return True
+            if any(
+                c.dep_ == "advmod" and c.lower_.removesuffix("ly") in self.v.dismissive_words for c in node.children
+            ):
+                return True  # "a video falsely accusing a Democrat of taking a bribe from Americans"
             if node.lower_ in ("never", "nothing", "no") or self._phrasal_in(node, self.v.ruling_out_verbs):
                 return True  # "ruled out Chinese involvement"
             if node.head.i == node.i:

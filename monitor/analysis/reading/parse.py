@@ -147,12 +147,20 @@ def _noun_phrase_context(ent: Any) -> list[Any]:
     return list({t.i: t for t in words}.values())
 
 
+_PLACE_PREPS = frozenset({"in", "across", "throughout", "within", "inside", "around", "of", "from", "at"})
+
+
 def _locatives(head: Any) -> list[Any]:
     """The words of the clause HEAD is in, where a country names whose it is ("in Canada")."""
     clause = head
     while clause.head.i != clause.i and clause.dep_ not in ("ROOT", "ccomp", "advcl", "relcl"):
         clause = clause.head
-    return [t for t in clause.subtree if t.dep_ in ("pobj", "poss", "amod", "compound")]
+    # "in Canada", "across Moldova", "voters from Taiwan"; not "support for Taiwan" nor "ties with Russia"
+    return [
+        t
+        for t in clause.subtree
+        if t.dep_ in ("poss", "amod", "compound") or (t.dep_ == "pobj" and t.head.lower_ in _PLACE_PREPS)
+    ]
 
 
 def _text(tokens: list[Any]) -> str:
