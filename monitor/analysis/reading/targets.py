@@ -48,7 +48,7 @@ class _Targets:
         lead = [s for s in self.sentences if s.index < self.title_sentences + 2 and s.index not in accusing]
         for sentence in [s for s in self.sentences if s.index in accusing] + lead:
             for token in sentence.doc:
-                if not _in(token, self.v.election_events) or token.dep_ in ("compound", "amod"):
+                if not self._names_a_vote(token) or token.dep_ in ("compound", "amod"):
                     continue
                 if any(
                     (c.dep_ == "det" and c.lower_ in ("a", "an", "every", "each")) or c.lower_ in ("next", "future")
@@ -148,6 +148,17 @@ class _Targets:
         # "sway the outcome of the election": what the outcome is of is the target
         aims = [o for aim in aims for o in (self._aspect_of(aim) or [aim])]
         return [a for aim in aims for a in _with_conjuncts(aim)]
+
+    def _names_a_vote(self, token: Any) -> bool:
+        """An election noun ("the vote", "the runoff"), or a noun an election word qualifies
+        ("Moldova's electoral process", "the presidential race")."""
+        return _in(token, self.v.election_events) or (
+            token.pos_ == "NOUN"
+            and any(
+                c.dep_ in ("amod", "compound") and _in(c, self.v.election_events | {"electoral"})
+                for c in token.children
+            )
+        )
 
     def _target_of(self, noun: Any) -> list[Any]:
         """ "The Bundestag was the target of a hacking campaign": the subject of "was the target (or
