@@ -142,6 +142,13 @@ class _Acts:
         if not agents and verb.dep_ == "pcomp" and _in(verb.head.head, self.v.culpability_words):
             # "Belarus is responsible for hacking": the one the adjective describes
             agents = [c for c in verb.head.head.head.children if c.dep_ == "nsubj"]
+        if not agents and verb.dep_ == "pcomp" and _in(verb.head.head, self.v.accuse_verbs):
+            # "operatives charged with hacking the campaign", "Iran was accused of hacking": the one
+            # charged did it
+            charging = verb.head.head
+            agents = [c for c in charging.children if c.dep_ in ("dobj", "nsubjpass")]
+            if not agents and charging.dep_ == "acl" and charging.head.pos_ in ("NOUN", "PROPN"):
+                agents = [charging.head]
         if not agents and verb.dep_ in ("relcl", "acl") and verb.head.pos_ in ("NOUN", "PROPN"):
             if not any(c.dep_ == "nsubjpass" for c in verb.children):
                 agents = [verb.head]
