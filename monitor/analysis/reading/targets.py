@@ -112,6 +112,8 @@ class _Targets:
                 verb and child.dep_ == "prep" and child.lower_ == "from" and any(c.dep_ == "dobj" for c in act.children)
             ):
                 aims += _objects_of(child)  # "stole documents from a campaign": where it was taken from
+            elif not verb and child.dep_ == "prep" and child.lower_ == "to":
+                aims += _objects_of(child)  # "bomb threats to polling places", "payments to politicians"
             elif (
                 child.dep_ == "prep"
                 and child.lower_ in ("in", "into", "against", "on", "at", "with", "of", "over")
