@@ -150,6 +150,9 @@ def test_a_fact_without_identity_is_never_the_same_identity(novelty: Novelty) ->
         # country is known, however far its words are from the known one's.
         ("American campaigns", False),
         ("the campaigns", False),
+        # How many says nothing of who: "a few", "at least six".
+        ("a few campaigns", False),
+        ("at least six campaigns (United States)", False),
         # A qualifier makes it a thing of its own, judged by its wording.
         ("county campaigns of Green candidates", True),
     ],

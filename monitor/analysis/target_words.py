@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 from monitor.analysis.facts import Fact, TargetIdentity
-from monitor.analysis.mentions import _YEAR
 from monitor.analysis.text import fold
 
 
@@ -34,9 +33,37 @@ def _bare(phrase: str) -> bool:
     "the country's elections", not "Black voters" nor "local election offices"."""
     countries = _country_words(phrase)
     words = [w.removesuffix("'s").removesuffix("’s") for w in phrase.lower().split()]
-    rest = [w for w in words if w not in _DETERMINERS and w not in countries and not _YEAR.fullmatch(w)]
+    rest = [
+        w
+        for w in words
+        if w not in _DETERMINERS and w not in _QUANTITIES and w not in countries and not re.fullmatch(r"[\d,.]+", w)
+    ]
     return len(rest) <= 1
 
+
+# "a few individuals", "at least six candidates", "dozens of voters": how many says nothing of who.
+_QUANTITIES = {
+    "few",
+    "several",
+    "some",
+    "many",
+    "least",
+    "at",
+    "of",
+    "dozens",
+    "hundreds",
+    "thousands",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "dozen",
+}
 
 _DETERMINERS = {
     "the",

@@ -135,6 +135,8 @@ class _Denials:
                 ]
                 if any(self._dismissive(t) for t in inner) and said_of:
                     return token
+            if self._knows_of_none(token):
+                return token  # "said it knew of no stolen material reaching the campaign"
             refused = [c for c in token.children if c.dep_ == "dobj" and any(d.lower_ == "no" for d in c.children)]
             if token.pos_ in ("VERB", "AUX") and refused and any(self._act_word(t) for t in token.subtree):
                 subjects = [c for c in token.children if c.dep_ == "nsubj"]
@@ -160,6 +162,17 @@ class _Denials:
                 ):
                     return token.head
         return None
+
+    def _knows_of_none(self, token: Any) -> bool:
+        """TOKEN says its subject knows of no such act: "knew of no stolen material reaching the
+        campaign", "we are not aware of any materials being sent"."""
+        if not _in(token, self.v.knowing_words) or token.pos_ not in ("VERB", "ADJ"):
+            return False
+        known = [o for c in token.children if c.dep_ == "prep" and c.lower_ == "of" for o in _objects_of(c)]
+        if not known or not any(self._act_word(t) for o in known for t in o.subtree):
+            return False
+        none = any(c.dep_ == "det" and c.lower_ == "no" for o in known for c in o.children)
+        return none or _negated_here(token) or (token.dep_ == "acomp" and _negated_here(token.head))
 
     def _negated_attempt(self, verb: Any) -> bool:
         """VERB is negated itself, or through the attempt it completes ("did not try to sway")."""
@@ -202,6 +215,8 @@ class _Denials:
         phrase = [t for t in subject.subtree if not _inside(t, subject, ("relcl", "acl", "appos"))]
         if body := self._voiced_body(sentence, phrase):
             return body, False, words
+        if _in(subject, self.v.body_nouns) and (body := self._body(phrase)):
+            return body, False, body  # "the Harris campaign": the body, not the person it is named for
         voices = [t for t in phrase if _in(t, self.v.state_voice_nouns)]
         # A surname alone is often untagged; a name the article gave a person before is theirs.
         person = next(

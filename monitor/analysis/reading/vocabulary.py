@@ -57,6 +57,7 @@ class Vocabulary:
     topic_words: frozenset[str]
     loose_topic_words: frozenset[str]
     spreading_verbs: frozenset[str]
+    knowing_words: frozenset[str]
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Vocabulary:
