@@ -189,7 +189,7 @@ class _Targets:
         for child in noun.children:
             if (
                 child.dep_ == "prep"
-                and child.lower_ in ("against", "on", "at")
+                and child.lower_ in ("against", "on", "at", "about")
                 and (self._act_noun(noun) or _in(noun, self.v.target_rejects | self.v.qualified_act_nouns))
             ):
                 aims += _objects_of(child)
