@@ -98,6 +98,7 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
         self.state_denier: dict[int, str] = {}  # sentence index -> the state denying in it
         self.self_deniers: set[str] = set()  # states saying they did not do it ("we never interfered")
         self.described: set[str] = set()  # people the article introduces as someone ("party leader X")
+        self.vote_owners: Counter[str] = Counter()  # whose elections the article names ("Macedonia's vote")
 
     def run(self) -> Extraction:
         for sentence in self.sentences:
@@ -112,6 +113,7 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
             self._learn_people(sentence)
             for whose, year in self._election_years(sentence):
                 self.result.election_years.setdefault(whose, set()).add(year)
+            self.vote_owners.update(self._vote_owners(sentence))
             self.result.topic_words += sum(1 for t in sentence.doc if self._topic_word(t))
         self._read_denials()
         deniers = {d.denier for d in self.result.denials if d.denier_is_state}
@@ -162,6 +164,16 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
             found |= {(whose, t.text[:4]) for t in before if t.head.i == event.i and _YEAR.fullmatch(t.text[:4])}
         return found
 
+    def _vote_owners(self, sentence: _Sentence) -> list[str]:
+        """The countries SENTENCE gives an election to: "Macedonia's name vote", "the Moldovan
+        referendum"."""
+        return [
+            owner
+            for event in sentence.doc
+            if _in(event, self.v.election_events)
+            for owner in self._country_in(sentence, [t for t in event.subtree if t.i < event.i])[-1:]
+        ]
+
     def _drop_victims_denials(self) -> None:
         """In an article that accuses other states, a state that no one accuses and that does not
         say itself that it did nothing denies no interference: its "fake" or "groundless" answers
@@ -194,7 +206,8 @@ class _ArticleReading(_Accusations, _Denials, _Targets, _Speakers, _Acts):
         other targets belong to ("the vote" in an article about Taiwan's election), else to the
         country the article names most that is no actor."""
         said = Counter(t.identity.whose for t in self.result.targets if t.identity and t.identity.whose)
-        owner = said.most_common(1)[0][0] if said else self.result.electorate(exclude=actors)
+        votes = Counter({c: n for c, n in self.vote_owners.items() if c not in actors})
+        owner = (said or votes).most_common(1)[0][0] if said or votes else self.result.electorate(exclude=actors)
         self.result.targets = [
             replace(t, identity=replace(t.identity, whose=owner))
             if t.identity and not t.identity.whose and t.identity.kind not in ("other", "media", "companies")
