@@ -318,9 +318,12 @@ class _Targets:
         kind = self.v.kind_of(head.lemma_.lower()) or next(
             (k for t in reversed(phrase) if (k := self.v.kind_of(t.lemma_.lower()))), "other"
         )
-        if _in(head, self.v.entourage_nouns):
+        election_body = any(self.v.kind_of(t.lemma_.lower()) == "election" for t in phrase)
+        if (kind == "systems" and not election_body) or _in(head, self.v.entourage_nouns):
             # "Biden's campaign staff", "the party's aides", "members of the Bundestag": the people
-            # around a campaign, a party or a parliament are that campaign's, party's or parliament's.
+            # around a campaign, a party or a parliament are that campaign's, party's or parliament's;
+            # so are its systems ("the parties' networks", "the parliamentary computer network"), not
+            # an election body's ("the elections committee's website" is election systems).
             kind = next(
                 (
                     k
