@@ -84,6 +84,16 @@ enqueue = partial(support_rows.enqueue, at=T0)
 rows = support_rows.alerts_by_id
 
 
+class Ticks:
+    """A monotonic clock the test moves: a Retry-After pause is over when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def add_article(
     sessions: sessionmaker[Session],
     feed: str,
@@ -245,16 +255,19 @@ async def test_a_dropped_connection_and_a_429_are_retried_and_delivered_once(
     smtp_receiver.refuse(421, at="mail")
     first = enqueue(sessions, ["slack", "email"], article_title="first")
     second = enqueue(sessions, ["slack"], article_title="second")
-    dispatcher = Dispatcher(sessions, channels, settings)
+    ticks = Ticks()
+    dispatcher = Dispatcher(sessions, channels, settings, monotonic=ticks)
     one = await dispatcher.dispatch_alerts(now=T0)
     # The drop is retried later; the 429 pauses Slack, so "second" waits too, in order.
     assert (one.delivered, one.retried) == (0, 3)
     assert len(slack_receiver.requests) == 2
     later = T0 + timedelta(minutes=1)
     # While the pause lasts, Slack is not asked again, however due its rows are.
+    ticks.now += 0.5
     paused = await dispatcher.dispatch_alerts(now=later)
     assert len(slack_receiver.requests) == 2
-    await wait_for(lambda: not dispatcher.paused("slack"), timeout=5)
+    ticks.now += 0.5  # the second Slack asked for is over
+    assert not dispatcher.paused("slack")
     two = await dispatcher.dispatch_alerts(now=later)
     assert paused.delivered + two.delivered == 3
     assert [p.json["text"].rsplit("— ", 1)[1] for p in slack_receiver.messages] == [
@@ -575,13 +588,16 @@ async def test_a_reply_waits_for_its_alert_and_slack_api_errors_are_read(
     channels: dict[str, Channel] = {"slack": SlackApiChannel(settings.slack)}
     original, repeat = story(sessions, ["slack"])
     slack_receiver.script([Reply(429, headers={"Retry-After": "1"})])
-    dispatcher = Dispatcher(sessions, channels, settings)
+    ticks = Ticks()
+    dispatcher = Dispatcher(sessions, channels, settings, monotonic=ticks)
     report = await dispatcher.dispatch_alerts(now=T0 + timedelta(minutes=2))
     # The alert was rate limited; the channel pauses, the reply waits.
     assert report.retried == 1
     by_article = {row.article_id: row for row in rows(sessions).values()}
     assert by_article[original].last_error == "slack: 429 ratelimited"
-    await wait_for(lambda: not dispatcher.paused("slack"), timeout=5)
+    assert dispatcher.paused("slack")
+    ticks.now += 1  # the second Slack asked for
+    assert not dispatcher.paused("slack")
     report = await dispatcher.dispatch_alerts(now=T0 + timedelta(minutes=3))
     assert report.delivered == 2
     assert [bool(post.json.get("thread_ts")) for post in slack_receiver.messages] == [
