@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,9 +41,15 @@ class WordsEmbedder:
         return out
 
 
+@pytest.fixture(scope="module")
+def cues() -> dict[str, Any]:
+    """The shipped cue words, read once for the module: Novelty only reads them."""
+    return load_data("cues.yaml")
+
+
 @pytest.fixture()
-def novelty() -> Novelty:
-    return Novelty(WordsEmbedder(), AnalysisSettings(), load_data("cues.yaml"), TOPIC_KINDS)  # type: ignore[arg-type]
+def novelty(cues: dict[str, Any]) -> Novelty:
+    return Novelty(WordsEmbedder(), AnalysisSettings(), cues, TOPIC_KINDS)  # type: ignore[arg-type]
 
 
 class _Article:
