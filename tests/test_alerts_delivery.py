@@ -49,8 +49,9 @@ from monitor.config import (
 )
 from monitor.outbox import FindingView
 from monitor.process.followups import add_also_reported
-from monitor.store.db import make_engine, make_session_factory, upgrade
+from monitor.store.db import make_engine, make_session_factory
 from monitor.store.models import Article, Feed
+from tests.conftest import migrated_sqlite
 
 T0 = datetime(2024, 10, 2, 12, 0, tzinfo=UTC)
 SCHEMA = json.loads((Path(monitor.alerts.__file__).parent / "webhook_schema.json").read_text())
@@ -201,13 +202,13 @@ async def test_postgres_down_before_a_claim_sends_nothing_until_it_returns(
 
 async def test_sqlite_locked_by_another_process_delays_the_record_not_the_delivery(
     tmp_path: Path,
+    sqlite_template: Path,
     slack_receiver: SlackReceiver,
     smtp_receiver: SmtpReceiver,
     client: httpx.AsyncClient,
 ) -> None:
     path = tmp_path / "locked.db"
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
+    engine = make_engine(migrated_sqlite(sqlite_template, path))
     sessions = make_session_factory(engine)
     settings = alert_settings(slack=slack_settings(slack_receiver), email=email_settings(smtp_receiver))
     channels: dict[str, Channel] = {

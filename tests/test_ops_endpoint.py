@@ -21,8 +21,9 @@ from support.webapp import desk_app, ops_endpoint, serve
 
 from monitor.config import Settings
 from monitor.desk.ops import service_checks
-from monitor.store.db import SessionFactory, make_engine, upgrade
+from monitor.store.db import SessionFactory, make_engine
 from monitor.store.writable import storage_problem
+from tests.conftest import migrated_sqlite
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -218,11 +219,11 @@ async def test_clients_that_fill_the_cap_without_finishing_a_request_are_dropped
 
 
 @asynccontextmanager
-async def readiness(database: Path, min_free_bytes: int = 0) -> AsyncIterator[httpx.AsyncClient]:
-    """The endpoint with the service's checks on a migrated SQLite DATABASE, as `monitor run`
-    builds them: one engine for the service's life, its pool already connected."""
-    engine = make_engine(f"sqlite:///{database}")
-    upgrade(engine)
+async def readiness(template: Path, database: Path, min_free_bytes: int = 0) -> AsyncIterator[httpx.AsyncClient]:
+    """The endpoint with the service's checks on a migrated SQLite DATABASE (a copy of the run's
+    migrated TEMPLATE), as `monitor run` builds them: one engine for the service's life, its pool
+    already connected."""
+    engine = make_engine(migrated_sqlite(template, database))
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
     scheduler.start()
     try:
@@ -234,11 +235,13 @@ async def readiness(database: Path, min_free_bytes: int = 0) -> AsyncIterator[ht
         engine.dispose()
 
 
-async def test_readyz_fails_when_the_disk_has_less_free_space_than_configured(tmp_path: Path) -> None:
+async def test_readyz_fails_when_the_disk_has_less_free_space_than_configured(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
     free = shutil.disk_usage(tmp_path).free
-    async with readiness(tmp_path / "ok.db") as client:
+    async with readiness(sqlite_template, tmp_path / "ok.db") as client:
         assert (await client.get("/readyz")).status_code == 200
-    async with readiness(tmp_path / "short.db", min_free_bytes=free * 2) as client:
+    async with readiness(sqlite_template, tmp_path / "short.db", min_free_bytes=free * 2) as client:
         short = await client.get("/readyz")
     assert short.status_code == 503 and short.json()["not_ready"] == ["storage"]
 
@@ -259,8 +262,10 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
 
 
-async def test_readyz_fails_on_a_full_disk_and_recovers_when_space_returns(small_disk: Path) -> None:
-    async with readiness(small_disk / "monitor.db") as client:
+async def test_readyz_fails_on_a_full_disk_and_recovers_when_space_returns(
+    small_disk: Path, sqlite_template: Path
+) -> None:
+    async with readiness(sqlite_template, small_disk / "monitor.db") as client:
         assert (await client.get("/readyz")).status_code == 200
         filler = small_disk / "filler"
         # Unbuffered: nothing is left to flush (and fail with ENOSPC) when the file is closed.
