@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -219,10 +219,18 @@ async def test_sqlite_locked_by_another_process_delays_the_record_not_the_delive
     enqueue(sessions, ["slack", "email"])
     enqueue(sessions, ["email"], article_title="second")
     locker = sqlite3.connect(path, timeout=10, check_same_thread=False)
+    recording = threading.Event()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def writes(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if slack_receiver.messages and statement.startswith("UPDATE alerts"):
+            recording.set()  # Slack has answered and its outcome is being written: into the lock
 
     def lock_then_release() -> None:
         locker.execute("BEGIN EXCLUSIVE")  # what another process writing the file holds
-        time.sleep(1.0)
+        # Held until the record has met it, and a while longer: the record waits, whatever the pace.
+        recording.wait(10)
+        time.sleep(0.1)
         locker.rollback()
 
     task = asyncio.create_task(dispatch_alerts(sessions, channels, settings))
