@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -49,8 +49,9 @@ from monitor.config import (
 )
 from monitor.outbox import FindingView
 from monitor.process.followups import add_also_reported
-from monitor.store.db import make_engine, make_session_factory, upgrade
+from monitor.store.db import make_engine, make_session_factory
 from monitor.store.models import Article, Feed
+from tests.conftest import migrated_sqlite
 
 T0 = datetime(2024, 10, 2, 12, 0, tzinfo=UTC)
 SCHEMA = json.loads((Path(monitor.alerts.__file__).parent / "webhook_schema.json").read_text())
@@ -82,6 +83,16 @@ def email_settings(receiver: SmtpReceiver, **changes: Any) -> EmailChannelSettin
 
 enqueue = partial(support_rows.enqueue, at=T0)
 rows = support_rows.alerts_by_id
+
+
+class Ticks:
+    """A monotonic clock the test moves: a Retry-After pause is over when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def add_article(
@@ -191,13 +202,13 @@ async def test_postgres_down_before_a_claim_sends_nothing_until_it_returns(
 
 async def test_sqlite_locked_by_another_process_delays_the_record_not_the_delivery(
     tmp_path: Path,
+    sqlite_template: Path,
     slack_receiver: SlackReceiver,
     smtp_receiver: SmtpReceiver,
     client: httpx.AsyncClient,
 ) -> None:
     path = tmp_path / "locked.db"
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
+    engine = make_engine(migrated_sqlite(sqlite_template, path))
     sessions = make_session_factory(engine)
     settings = alert_settings(slack=slack_settings(slack_receiver), email=email_settings(smtp_receiver))
     channels: dict[str, Channel] = {
@@ -208,10 +219,18 @@ async def test_sqlite_locked_by_another_process_delays_the_record_not_the_delive
     enqueue(sessions, ["slack", "email"])
     enqueue(sessions, ["email"], article_title="second")
     locker = sqlite3.connect(path, timeout=10, check_same_thread=False)
+    recording = threading.Event()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def writes(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if slack_receiver.messages and statement.startswith("UPDATE alerts"):
+            recording.set()  # Slack has answered and its outcome is being written: into the lock
 
     def lock_then_release() -> None:
         locker.execute("BEGIN EXCLUSIVE")  # what another process writing the file holds
-        time.sleep(1.0)
+        # Held until the record has met it, and a while longer: the record waits, whatever the pace.
+        recording.wait(10)
+        time.sleep(0.1)
         locker.rollback()
 
     task = asyncio.create_task(dispatch_alerts(sessions, channels, settings))
@@ -245,16 +264,19 @@ async def test_a_dropped_connection_and_a_429_are_retried_and_delivered_once(
     smtp_receiver.refuse(421, at="mail")
     first = enqueue(sessions, ["slack", "email"], article_title="first")
     second = enqueue(sessions, ["slack"], article_title="second")
-    dispatcher = Dispatcher(sessions, channels, settings)
+    ticks = Ticks()
+    dispatcher = Dispatcher(sessions, channels, settings, monotonic=ticks)
     one = await dispatcher.dispatch_alerts(now=T0)
     # The drop is retried later; the 429 pauses Slack, so "second" waits too, in order.
     assert (one.delivered, one.retried) == (0, 3)
     assert len(slack_receiver.requests) == 2
     later = T0 + timedelta(minutes=1)
     # While the pause lasts, Slack is not asked again, however due its rows are.
+    ticks.now += 0.5
     paused = await dispatcher.dispatch_alerts(now=later)
     assert len(slack_receiver.requests) == 2
-    await wait_for(lambda: not dispatcher.paused("slack"), timeout=5)
+    ticks.now += 0.5  # the second Slack asked for is over
+    assert not dispatcher.paused("slack")
     two = await dispatcher.dispatch_alerts(now=later)
     assert paused.delivered + two.delivered == 3
     assert [p.json["text"].rsplit("— ", 1)[1] for p in slack_receiver.messages] == [
@@ -575,13 +597,16 @@ async def test_a_reply_waits_for_its_alert_and_slack_api_errors_are_read(
     channels: dict[str, Channel] = {"slack": SlackApiChannel(settings.slack)}
     original, repeat = story(sessions, ["slack"])
     slack_receiver.script([Reply(429, headers={"Retry-After": "1"})])
-    dispatcher = Dispatcher(sessions, channels, settings)
+    ticks = Ticks()
+    dispatcher = Dispatcher(sessions, channels, settings, monotonic=ticks)
     report = await dispatcher.dispatch_alerts(now=T0 + timedelta(minutes=2))
     # The alert was rate limited; the channel pauses, the reply waits.
     assert report.retried == 1
     by_article = {row.article_id: row for row in rows(sessions).values()}
     assert by_article[original].last_error == "slack: 429 ratelimited"
-    await wait_for(lambda: not dispatcher.paused("slack"), timeout=5)
+    assert dispatcher.paused("slack")
+    ticks.now += 1  # the second Slack asked for
+    assert not dispatcher.paused("slack")
     report = await dispatcher.dispatch_alerts(now=T0 + timedelta(minutes=3))
     assert report.delivered == 2
     assert [bool(post.json.get("thread_ts")) for post in slack_receiver.messages] == [

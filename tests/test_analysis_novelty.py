@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from monitor.analysis.facts import Fact, Story, TargetIdentity
-from monitor.analysis.gazetteer import load_data
+from monitor.analysis.gazetteer import load_data, load_yaml
 from monitor.analysis.knowledge import KnowledgeBase
 from monitor.analysis.novelty import Mention, Novelty
 from monitor.config import AnalysisSettings
@@ -40,9 +42,22 @@ class WordsEmbedder:
         return out
 
 
+@pytest.fixture(scope="module")
+def cues() -> dict[str, Any]:
+    """The shipped cue words, read once for the module: Novelty only reads them."""
+    return load_data("cues.yaml")
+
+
+def test_word_lists_read_yaml_booleans_as_words(tmp_path: Path) -> None:
+    # The loader behind the cue words and the user's lists: "NO" is Norway, not False.
+    words = tmp_path / "words.yaml"
+    words.write_text("[no, NO, on, Off, yes, 2016]\n", encoding="utf-8")
+    assert load_yaml(words) == ["no", "NO", "on", "Off", "yes", 2016]
+
+
 @pytest.fixture()
-def novelty() -> Novelty:
-    return Novelty(WordsEmbedder(), AnalysisSettings(), load_data("cues.yaml"), TOPIC_KINDS)  # type: ignore[arg-type]
+def novelty(cues: dict[str, Any]) -> Novelty:
+    return Novelty(WordsEmbedder(), AnalysisSettings(), cues, TOPIC_KINDS)  # type: ignore[arg-type]
 
 
 class _Article:

@@ -22,8 +22,9 @@ from monitor.config import Settings, load_settings
 from monitor.service import AnalysisStage, Service, bootstrap, run_cycle
 from monitor.store.models import Alert, Article, Feed, Finding, KnownFact
 
-# Services started here find the model already exported in their cache_dir.
-pytestmark = pytest.mark.usefixtures("exported_models")
+# Every test here runs the whole service on the real model: slow, so the fast tier does not even
+# import the module. Services started here find the model already exported in their cache_dir.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("exported_models")]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,7 +158,6 @@ async def cycle(settings: Settings, stage: AnalysisStage) -> tuple[Service, obje
     return service, report
 
 
-@pytest.mark.slow
 async def test_a_new_country_alerts_once_on_slack_and_email(
     tmp_path: Path,
     database_url: str,
@@ -210,7 +210,6 @@ async def test_a_new_country_alerts_once_on_slack_and_email(
     assert (len(slack.messages), len(smtp.messages)) == (1, 1)
 
 
-@pytest.mark.slow
 async def test_a_broken_feed_and_a_refusing_smtp_server_break_nothing_else(
     tmp_path: Path,
     database_url: str,
@@ -247,7 +246,6 @@ async def test_a_broken_feed_and_a_refusing_smtp_server_break_nothing_else(
     assert smtp.messages == []
 
 
-@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 def test_bad_config_refuses_to_start_with_the_key_and_reason(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("poll:\n  interval: often\nalerts:\n  slak: {}\n", encoding="utf-8")
@@ -264,7 +262,6 @@ def test_bad_config_refuses_to_start_with_the_key_and_reason(tmp_path: Path) -> 
     assert not (tmp_path / "data").exists()
 
 
-@pytest.mark.slow
 def test_run_serves_until_sigterm_then_stops_cleanly(
     tmp_path: Path, feed_server: FeedServer, slack: SlackReceiver, smtp: SmtpReceiver
 ) -> None:
@@ -312,7 +309,6 @@ def test_run_serves_until_sigterm_then_stops_cleanly(
     assert len(slack.messages) == 1 and len(smtp.messages) == 1
 
 
-@pytest.mark.slow  # real timers or a process of its own: the full suite runs it, the fast tier does not
 def test_a_second_process_on_the_same_sqlite_file_refuses_to_start(tmp_path: Path) -> None:
     from monitor.store.lock import single_process_lock
 

@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -171,13 +172,29 @@ async def test_a_document_past_the_parse_timeout_is_stopped_not_waited_for() -> 
         parser.shutdown()
 
 
+def _cpu_ticks(pids: list[int]) -> int:
+    """The CPU time the processes PIDS have used so far, in clock ticks (/proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime and stime, the 14th and 15th fields
+    return total
+
+
 async def test_a_document_that_kills_its_worker_is_never_parsed_in_the_service() -> None:
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs Linux's /proc to see the worker at work")
     parser = Parser(1, timeout_s=60)
     try:
-        # Start the worker, then parse a slow document and kill the worker in the middle of it.
+        # Start the worker, then parse a slow document and kill the worker in the middle of it:
+        # once it has spent a twentieth of a second of CPU on it (seconds are needed in all).
         await parser.parse(rss_document([FeedItem("warm", guid="1")]), url="http://x/", headers={})
+        before = _cpu_ticks(parser.worker_pids())
         parsing = asyncio.ensure_future(parser.parse(slow_document(), url="http://x/feed", headers={}))
-        await asyncio.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while _cpu_ticks(parser.worker_pids()) < before + os.sysconf("SC_CLK_TCK") // 20:
+            assert time.monotonic() < deadline, "the worker never started on the document"
+            await asyncio.sleep(0.01)
         for pid in parser.worker_pids():
             os.kill(pid, signal.SIGKILL)
         started = time.perf_counter()

@@ -21,8 +21,9 @@ from support.webapp import desk_app, ops_endpoint, serve
 
 from monitor.config import Settings
 from monitor.desk.ops import service_checks
-from monitor.store.db import SessionFactory, make_engine, upgrade
+from monitor.store.db import SessionFactory, make_engine
 from monitor.store.writable import storage_problem
+from tests.conftest import migrated_sqlite
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,7 +63,7 @@ async def test_a_malformed_accept_header_gets_the_text_format_not_a_500(
     caplog: pytest.LogCaptureFixture, subtests: pytest.Subtests
 ) -> None:
     async with endpoint() as (_, client):
-        for accept in MALFORMED_ACCEPT:  # each a subtest, on one endpoint: a server costs 0.2 s to stop
+        for accept in MALFORMED_ACCEPT:  # each a subtest, on one endpoint
             with subtests.test(accept=accept), caplog.at_level(logging.DEBUG, logger="monitor"):
                 caplog.clear()
                 response = await client.get("/metrics", headers={"Accept": accept})
@@ -145,6 +146,27 @@ async def _flood(port: int, count: int, sockets: list[socket.socket]) -> None:
         await asyncio.sleep(0)
 
 
+def _unanswered(sock: socket.socket) -> bool:
+    """Whether SOCK has had nothing from the server yet: no bytes, no close."""
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False  # reset
+    return False
+
+
+async def _until_answered_but(most: int, sockets: list[socket.socket], seconds: float = 2.0) -> None:
+    """Until at most MOST of SOCKETS wait for an answer (each one shed is answered 503 and closed),
+    or SECONDS have passed: well within the request timeout (5 s), after which the server drops
+    every idle client whether it sheds them or not."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while sum(map(_unanswered, sockets)) > most and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+
+
 async def test_a_flood_of_idle_connections_is_capped_and_health_answers_after_it(
     idle_sockets: list[socket.socket],
 ) -> None:
@@ -152,7 +174,7 @@ async def test_a_flood_of_idle_connections_is_capped_and_health_answers_after_it
         pytest.skip("needs Linux's /proc/net/tcp to count the server's connections")
     async with endpoint(max_connections=8) as (port, client):
         await _flood(port, 200, idle_sockets)
-        await asyncio.sleep(0.5)  # the server accepts and sheds the excess
+        await _until_answered_but(9, idle_sockets)  # the server accepts and sheds the excess
         held = _server_side_established(port)
         # uvicorn alone holds all 200 (and a descriptor for each) until the clients leave.
         assert held <= 8 + 1, held
@@ -197,11 +219,11 @@ async def test_clients_that_fill_the_cap_without_finishing_a_request_are_dropped
 
 
 @asynccontextmanager
-async def readiness(database: Path, min_free_bytes: int = 0) -> AsyncIterator[httpx.AsyncClient]:
-    """The endpoint with the service's checks on a migrated SQLite DATABASE, as `monitor run`
-    builds them: one engine for the service's life, its pool already connected."""
-    engine = make_engine(f"sqlite:///{database}")
-    upgrade(engine)
+async def readiness(template: Path, database: Path, min_free_bytes: int = 0) -> AsyncIterator[httpx.AsyncClient]:
+    """The endpoint with the service's checks on a migrated SQLite DATABASE (a copy of the run's
+    migrated TEMPLATE), as `monitor run` builds them: one engine for the service's life, its pool
+    already connected."""
+    engine = make_engine(migrated_sqlite(template, database))
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
     scheduler.start()
     try:
@@ -213,11 +235,13 @@ async def readiness(database: Path, min_free_bytes: int = 0) -> AsyncIterator[ht
         engine.dispose()
 
 
-async def test_readyz_fails_when_the_disk_has_less_free_space_than_configured(tmp_path: Path) -> None:
+async def test_readyz_fails_when_the_disk_has_less_free_space_than_configured(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
     free = shutil.disk_usage(tmp_path).free
-    async with readiness(tmp_path / "ok.db") as client:
+    async with readiness(sqlite_template, tmp_path / "ok.db") as client:
         assert (await client.get("/readyz")).status_code == 200
-    async with readiness(tmp_path / "short.db", min_free_bytes=free * 2) as client:
+    async with readiness(sqlite_template, tmp_path / "short.db", min_free_bytes=free * 2) as client:
         short = await client.get("/readyz")
     assert short.status_code == 503 and short.json()["not_ready"] == ["storage"]
 
@@ -238,8 +262,10 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
 
 
-async def test_readyz_fails_on_a_full_disk_and_recovers_when_space_returns(small_disk: Path) -> None:
-    async with readiness(small_disk / "monitor.db") as client:
+async def test_readyz_fails_on_a_full_disk_and_recovers_when_space_returns(
+    small_disk: Path, sqlite_template: Path
+) -> None:
+    async with readiness(sqlite_template, small_disk / "monitor.db") as client:
         assert (await client.get("/readyz")).status_code == 200
         filler = small_disk / "filler"
         # Unbuffered: nothing is left to flush (and fail with ENOSPC) when the file is closed.

@@ -23,8 +23,9 @@ from support.receivers import SlackReceiver
 from monitor.store.db import make_engine, make_session_factory
 from monitor.store.models import Alert, Article
 
-# Services started here find the model already exported in their cache_dir.
-pytestmark = pytest.mark.usefixtures("exported_models")
+# Every test here runs the whole service on the real model: slow, so the fast tier does not even
+# import the module. Services started here find the model already exported in their cache_dir.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("exported_models")]
 
 REPO = Path(__file__).resolve().parents[1]
 COUNTRIES = ["North Korea", "Venezuela", "Belarus", "Cuba", "Syria", "Turkey", "Egypt", "Vietnam"]
@@ -87,7 +88,6 @@ def replicas_db(empty_postgres: str) -> str:
     return empty_postgres
 
 
-@pytest.mark.slow
 def test_three_replicas_share_the_work_and_survive_a_killed_one(tmp_path: Path, replicas_db: str) -> None:
     engine = make_engine(replicas_db)
     sessions = make_session_factory(engine)
@@ -176,7 +176,6 @@ def test_three_replicas_share_the_work_and_survive_a_killed_one(tmp_path: Path, 
     engine.dispose()
 
 
-@pytest.mark.slow
 def test_sigterm_stops_claiming_and_exits_within_the_grace_period(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'grace.db'}"
     with FeedServer() as server, SlackReceiver() as slack:

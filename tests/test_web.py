@@ -12,8 +12,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -21,6 +24,7 @@ from sqlalchemy import event
 from support.webapp import ops_endpoint
 
 from monitor.desk.ops import DatabaseCheck, outbox_refresher, service_checks
+from monitor.desk.server import start_server
 from monitor.metrics import Metrics
 from monitor.outbox import pending_by_channel
 from monitor.store.db import SessionFactory, make_engine, make_session_factory
@@ -89,6 +93,54 @@ async def test_unknown_paths_methods_and_malformed_requests_are_refused() -> Non
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.close()
         assert (await client.get("/healthz")).status_code == 200
+
+
+@pytest.mark.parametrize("request_in_hand", [None, "answered", "abandoned"])
+async def test_stopping_finishes_the_request_in_hand_and_closes_idle_connections(request_in_hand: str | None) -> None:
+    # The server's shutdown is its own (monitor/desk/server.py), not uvicorn's: it must still let
+    # a request being answered finish (even one whose client has left: its handler may be writing),
+    # close kept-alive connections rather than wait for them, and end once the last one has gone.
+    entered, release, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    app = FastAPI()
+
+    @app.get("/quick")
+    async def quick() -> PlainTextResponse:
+        return PlainTextResponse("ok\n")
+
+    @app.get("/slow")
+    async def slow() -> PlainTextResponse:
+        entered.set()
+        await release.wait()
+        finished.set()
+        return PlainTextResponse("done\n")
+
+    # A keep-alive timeout far longer than the test: only the stop can close the idle connection.
+    running = await start_server(app, "127.0.0.1", 0, request_timeout_s=60)
+    reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+    writer.write(b"GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+    await reader.readuntil(b"ok\n")  # answered, and kept alive
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.port}") as client:
+        busy = asyncio.create_task(client.get("/slow")) if request_in_hand else None
+        if busy is not None:
+            await entered.wait()
+        if request_in_hand == "abandoned":
+            busy.cancel()  # the client gives up and closes its connection
+            await asyncio.gather(busy, return_exceptions=True)
+        stopping = asyncio.create_task(running.stop())
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # the idle connection is closed at once
+        if busy is not None:
+            for _ in range(50):  # turns of the loop, ample for a stop that did not wait to end
+                await asyncio.sleep(0)
+            assert not stopping.done() and not finished.is_set()  # the request in hand holds the stop
+            release.set()
+        if request_in_hand == "answered":
+            response = await busy
+            assert (response.status_code, response.text) == (200, "done\n")
+        await stopping
+        assert finished.is_set() == bool(request_in_hand)
+    writer.close()
+    # It stopped by itself: stop() cancels a server still running after ten seconds.
+    assert running.task.done() and not running.task.cancelled()
 
 
 # --- /readyz --------------------------------------------------------------------------------

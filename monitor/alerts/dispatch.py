@@ -172,6 +172,7 @@ class Dispatcher:
         channels: Mapping[str, Channel],
         settings: AlertSettings,
         observe: Observer | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sessions = sessions
         self._channels = dict(channels)
@@ -179,10 +180,13 @@ class Dispatcher:
         self._observe = observe
         self._policy = outbox.RetryPolicy(settings.retry_base, settings.retry_max, settings.max_attempts)
         self._paces = {name: _Pace() for name in channels}
+        # What a server's Retry-After pause is measured by; a test moves a clock of its own rather
+        # than wait the seconds out.
+        self._monotonic = monotonic
 
     def paused(self, channel: str) -> bool:
         """Whether CHANNEL is waiting out a server's Retry-After."""
-        return time.monotonic() < self._paces.setdefault(channel, _Pace()).paused_until
+        return self._monotonic() < self._paces.setdefault(channel, _Pace()).paused_until
 
     async def dispatch_alerts(self, now: datetime | None = None, limit: int = 100) -> DispatchReport:
         """Send what is due on every channel; ``limit`` applies per channel.
@@ -214,7 +218,7 @@ class Dispatcher:
             report.count(status)
             if delivery is not None and delivery.retry_after_s is not None and delivery.status == DeliveryStatus.RETRY:
                 # The server asked the channel to wait: later alerts wait too, and keep their order.
-                pace.paused_until = time.monotonic() + min(delivery.retry_after_s, RETRY_AFTER_MAX_S)
+                pace.paused_until = self._monotonic() + min(delivery.retry_after_s, RETRY_AFTER_MAX_S)
                 break
         return report
 

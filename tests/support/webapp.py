@@ -197,8 +197,7 @@ def serve_in_thread(app: FastAPI) -> Iterator[str]:
             started.put(exc)
             raise
         started.put(f"http://127.0.0.1:{server.port}")
-        while not stop.is_set():
-            await asyncio.sleep(0.05)
+        await asyncio.to_thread(stop.wait)
         await server.stop()
 
     thread = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
