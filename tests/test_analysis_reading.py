@@ -25,10 +25,10 @@ from tests.reading_cases import Case, Target, load_cases
 pytestmark = pytest.mark.slow
 
 # Overall accuracy floors over the table (fraction of scored cases that are right), a little under
-# what the reader measures (0.93, 0.78, 0.92 on 341 / 207 / 88 cases): a regression shows here.
-ACCUSED_FLOOR = 0.90
-TARGETS_FLOOR = 0.75
-DENIERS_FLOOR = 0.87
+# what the reader measures (0.94, 0.81, 0.93 on 359 / 215 / 95 cases): a regression shows here.
+ACCUSED_FLOOR = 0.91
+TARGETS_FLOOR = 0.78
+DENIERS_FLOOR = 0.90
 
 Aspect = Literal["accused", "targets", "deniers"]
 ASPECTS: tuple[Aspect, ...] = ("accused", "targets", "deniers")
